@@ -1,0 +1,178 @@
+-- socket.lua: the `socket` namespace. Loads the C core and adds LuaSocket's helpers written in
+-- Lua: connect4/connect6, bind, try, choose, and the LTN12 sources and sinks over sockets.
+-- Every function here is built on core calls, so each one yields inside a task and blocks in a
+-- plain script without knowing which.
+local core = require("socket.core")
+
+local M = core
+
+local error, ipairs, setmetatable, tostring, type = error, ipairs, setmetatable, tostring, type
+
+local families = { unspec = true, inet = true, inet6 = true }
+
+local function check_string(value, n, fname)
+  local t = type(value)
+  if t ~= "string" and t ~= "number" then
+    error(("bad argument #%d to '%s' (string expected, got %s)"):format(n, fname,
+      t), 3)
+  end
+end
+
+-- socket.connect(address, port [, locaddr [, locport [, family]]]) -> client | nil, err
+-- A tcp client connected to address:port, bound first to locaddr:locport when given. Unlike
+-- LuaSocket 3.1, `family` restricts the connection too, not only the local bind
+-- (docs/compat.md).
+function M.connect(address, port, locaddr, locport, family)
+  check_string(address, 1, "connect")
+  check_string(port, 2, "connect")
+  if locaddr ~= nil then check_string(locaddr, 3, "connect") end
+  if locport ~= nil then check_string(locport, 4, "connect") end
+  family = family or "unspec"
+  if type(family) ~= "string" or not families[family] then
+    error(("bad argument #5 to 'connect' (invalid option '%s')"):format(tostring(family)), 2)
+  end
+  local sock, err
+  if family == "inet" then
+    sock, err = core.tcp4()
+  elseif family == "inet6" then
+    sock, err = core.tcp6()
+  else
+    sock, err = core.tcp()
+  end
+  if not sock then return nil, err end
+  local ok
+  if locaddr then
+    ok, err = sock:bind(locaddr, locport or "0")
+    if not ok then
+      sock:close()
+      return nil, err
+    end
+  end
+  ok, err = sock:connect(address, port)
+  if not ok then
+    sock:close()
+    return nil, err
+  end
+  return sock
+end
+
+function M.connect4(address, port, locaddr, locport)
+  return M.connect(address, port, locaddr, locport, "inet")
+end
+
+function M.connect6(address, port, locaddr, locport)
+  return M.connect(address, port, locaddr, locport, "inet6")
+end
+
+-- socket.bind(host, port [, backlog]) -> server | nil, err
+-- A listening tcp server with reuseaddr set, on the first address of host that works.
+function M.bind(host, port, backlog)
+  if host == "*" then host = "0.0.0.0" end
+  local addrinfo, err = core.dns.getaddrinfo(host)
+  if not addrinfo then return nil, err end
+  err = "no info on address"
+  for _, alt in ipairs(addrinfo) do
+    local sock
+    if alt.family == "inet" then
+      sock, err = core.tcp4()
+    else
+      sock, err = core.tcp6()
+    end
+    if not sock then return nil, err end
+    sock:setoption("reuseaddr", true)
+    local ok
+    ok, err = sock:bind(alt.addr, port)
+    if ok then
+      ok, err = sock:listen(backlog)
+      if ok then return sock end
+    end
+    sock:close()
+  end
+  return nil, err
+end
+
+M.try = M.newtry()
+
+-- socket.choose(table) -> function(name, a, b): calls table[name](a, b); name defaults to
+-- "default" when it is not a string.
+function M.choose(tbl)
+  return function(name, opt1, opt2)
+    if type(name) ~= "string" then
+      name, opt1, opt2 = "default", name, opt1
+    end
+    local f = tbl[name or "nil"]
+    if not f then error("unknown key (" .. tostring(name) .. ")", 3) end
+    return f(opt1, opt2)
+  end
+end
+
+-----------------------------------------------------------------------------------------------
+-- LTN12 sinks and sources over sockets. Each is a callable table that also answers getfd and
+-- dirty, so it can be passed to socket.select.
+-----------------------------------------------------------------------------------------------
+local sourcet, sinkt = {}, {}
+M.sourcet = sourcet
+M.sinkt = sinkt
+M.BLOCKSIZE = 2048
+
+local function selectable(sock, call)
+  return setmetatable({
+    getfd = function() return sock:getfd() end,
+    dirty = function() return sock:dirty() end,
+  }, { __call = call })
+end
+
+sinkt["close-when-done"] = function(sock)
+  return selectable(sock, function(_, chunk, err)
+    if not chunk then
+      sock:close()
+      return 1
+    end
+    return sock:send(chunk)
+  end)
+end
+
+sinkt["keep-open"] = function(sock)
+  return selectable(sock, function(_, chunk, err)
+    if chunk then return sock:send(chunk) end
+    return 1
+  end)
+end
+
+sinkt["default"] = sinkt["keep-open"]
+
+M.sink = M.choose(sinkt)
+
+sourcet["by-length"] = function(sock, length)
+  return selectable(sock, function()
+    if length <= 0 then return nil end
+    local size = length < M.BLOCKSIZE and length or M.BLOCKSIZE
+    local chunk, err = sock:receive(size)
+    if err then return nil, err end
+    length = length - #chunk
+    return chunk
+  end)
+end
+
+sourcet["until-closed"] = function(sock)
+  local done
+  return selectable(sock, function()
+    if done then return nil end
+    local chunk, err, partial = sock:receive(M.BLOCKSIZE)
+    if not err then return chunk end
+    if err == "closed" then
+      sock:close()
+      done = true
+      return partial
+    end
+    return nil, err
+  end)
+end
+
+sourcet["default"] = sourcet["until-closed"]
+
+M.source = M.choose(sourcet)
+
+M.async = require("socket.async")
+
+return M

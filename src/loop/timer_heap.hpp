@@ -1,0 +1,53 @@
+// timer_heap.hpp: an intrusive binary min-heap of deadlines.
+// Layer: pure (no lua.h, no uv.h).
+//
+// The scheduler keeps one entry per waiting task instead of one libuv timer per task: the heap
+// costs a few bytes per task, and a single uv_timer_t is armed for its earliest entry. Entries
+// with the same due time come out in the order they were pushed (a sequence number breaks ties),
+// so tasks that sleep for the same time wake in the order they went to sleep.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace uvs::loop {
+
+// What a type needs to live in the heap: embed one of these.
+struct HeapNode {
+  static constexpr size_t kNotQueued = SIZE_MAX;
+  uint64_t due = 0;  // absolute time, nanoseconds on the monotonic clock
+  uint64_t seq = 0;  // tie-breaker: push order
+  size_t index = kNotQueued;
+  [[nodiscard]] bool queued() const { return index != kNotQueued; }
+};
+
+class TimerHeap {
+ public:
+  [[nodiscard]] bool empty() const { return nodes_.empty(); }
+  [[nodiscard]] size_t size() const { return nodes_.size(); }
+  [[nodiscard]] HeapNode* top() const { return nodes_.empty() ? nullptr : nodes_.front(); }
+
+  // Adds `n` with the given due time; if it is already queued it is moved.
+  void push(HeapNode* n, uint64_t due);
+  // Removes `n` if it is queued; harmless otherwise.
+  void remove(HeapNode* n);
+  // Removes and returns the earliest node, or nullptr.
+  HeapNode* pop();
+
+ private:
+  [[nodiscard]] static bool before(const HeapNode* a, const HeapNode* b) {
+    return a->due < b->due || (a->due == b->due && a->seq < b->seq);
+  }
+  void sift_up(size_t i);
+  void sift_down(size_t i);
+  void place(size_t i, HeapNode* n) {
+    nodes_[i] = n;
+    n->index = i;
+  }
+
+  std::vector<HeapNode*> nodes_;
+  uint64_t next_seq_ = 0;
+};
+
+}  // namespace uvs::loop

@@ -1,0 +1,128 @@
+// common.cpp: see common.hpp. Layer: glue.
+#include "socket/common.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "socket/address.hpp"
+#include "socket/errors.hpp"
+
+namespace uvs::socket {
+
+using loop::Runtime;
+
+int common_close(lua_State* L, Socket* s) {
+  close_socket(Runtime::of(L), s);
+  return push_ok(L);
+}
+
+int common_gc(lua_State* L) {
+  if (!lua::class_id(L, 1, sizeof(Socket))) return 0;
+  auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
+  Runtime* rt = Runtime::of(L);
+  if (!rt) {
+    // The runtime is gone (the state is closing and finalized it): the descriptor is all that
+    // is left to release.
+    if (s->fd >= 0) ::close(s->fd);
+    s->fd = -1;
+    return 0;
+  }
+  close_socket(rt, s);
+  return 0;
+}
+
+int common_dirty(lua_State* L, Socket* s) {
+  lua_pushboolean(L, !s->buf.empty());
+  return 1;
+}
+
+int common_getfd(lua_State* L, Socket* s) {
+  lua_pushnumber(L, s->fd);
+  return 1;
+}
+
+int common_setfd(lua_State* L, Socket* s) {
+  const auto fd = static_cast<int>(luaL_checknumber(L, 2));
+  // The old descriptor is handed over, not closed (LuaSec takes it this way): stop watching it.
+  drop_watch(s);
+  s->fd = fd;
+  return 0;
+}
+
+int common_getfamily(lua_State* L, Socket* s) {
+  lua_pushstring(L, s->family == AF_INET6 ? "inet6" : "inet4");
+  return 1;
+}
+
+int common_settimeout(lua_State* L, Socket* s) {
+  const lua_Number t = luaL_optnumber(L, 2, -1);
+  const char* mode = luaL_optstring(L, 3, "b");
+  switch (*mode) {
+    case 'b':
+      s->tm.block = t;
+      break;
+    case 'r':
+    case 't':
+      s->tm.total = t;
+      break;
+    default:
+      luaL_argerror(L, 3, "invalid timeout mode");
+  }
+  return push_ok(L);
+}
+
+int common_gettimeout(lua_State* L, Socket* s) {
+  lua_pushnumber(L, s->tm.block);
+  lua_pushnumber(L, s->tm.total);
+  return 2;
+}
+
+int common_getstats(lua_State* L, Socket* s) {
+  lua_pushnumber(L, s->received);
+  lua_pushnumber(L, s->sent);
+  lua_pushnumber(L, Runtime::now() - s->birthday);
+  return 3;
+}
+
+int common_setstats(lua_State* L, Socket* s) {
+  s->received = static_cast<double>(static_cast<long long>(luaL_optnumber(L, 2, s->received)));
+  s->sent = static_cast<double>(static_cast<long long>(luaL_optnumber(L, 3, s->sent)));
+  if (lua_isnumber(L, 4)) s->birthday = Runtime::now() - lua_tonumber(L, 4);
+  return push_ok(L);
+}
+
+namespace {
+
+using NameFn = int (*)(int, sockaddr*, socklen_t*);
+
+int push_name(lua_State* L, Socket* s, NameFn fn) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (fn(s->fd, reinterpret_cast<sockaddr*>(&addr), &len) < 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, io_error(errno));
+    return 2;
+  }
+  char host[INET6_ADDRSTRLEN + 16];
+  int port = 0;
+  const int err = numeric_name(reinterpret_cast<sockaddr*>(&addr), len, host, sizeof host, &port);
+  if (err) {
+    lua_pushnil(L);
+    lua_pushstring(L, gai_strerror(err));
+    return 2;
+  }
+  lua_pushstring(L, host);
+  lua_pushinteger(L, port);
+  lua_pushstring(L, family_name(s->family));
+  return 3;
+}
+
+}  // namespace
+
+int inet_getsockname(lua_State* L, Socket* s) { return push_name(L, s, ::getsockname); }
+int inet_getpeername(lua_State* L, Socket* s) { return push_name(L, s, ::getpeername); }
+
+}  // namespace uvs::socket

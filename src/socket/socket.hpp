@@ -1,0 +1,101 @@
+// socket.hpp: the state behind every socket object, and the operations all classes share.
+// Layer: transport (uses lua.h for the wait protocol and uv.h through the runtime).
+//
+// A Socket lives in the memory of its Lua userdata, like a FILE* in liolib's LStream. It owns a
+// non-blocking, close-on-exec descriptor and, once a task has waited on it, an FdWatch on the
+// heap (which libuv references; it is freed in its close callback, never with the userdata).
+// Nothing libuv calls back into points at the Socket itself, so the userdata can be collected
+// at any time: __gc closes the descriptor and the watcher, and any waiting task wakes with
+// "closed".
+#pragma once
+
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "loop/deadline.hpp"
+#include "loop/runtime.hpp"
+#include "lua/lua_api.hpp"
+#include "socket/pattern.hpp"
+#include "socket/recv_buffer.hpp"
+
+namespace uvs::socket {
+
+// One bit per class; groups are unions of bits.
+enum ClassBits : uint32_t {
+  kTcpMaster = 1u << 0,
+  kTcpClient = 1u << 1,
+  kTcpServer = 1u << 2,
+  kUdpUnconnected = 1u << 3,
+  kUdpConnected = 1u << 4,
+  kUnixStreamMaster = 1u << 5,
+  kUnixStreamClient = 1u << 6,
+  kUnixStreamServer = 1u << 7,
+  kUnixDgramUnconnected = 1u << 8,
+  kUnixDgramConnected = 1u << 9,
+
+  kTcpAny = kTcpMaster | kTcpClient | kTcpServer,
+  kUdpAny = kUdpUnconnected | kUdpConnected,
+  kUnixStreamAny = kUnixStreamMaster | kUnixStreamClient | kUnixStreamServer,
+  kUnixDgramAny = kUnixDgramUnconnected | kUnixDgramConnected,
+  kStreamClient = kTcpClient | kUnixStreamClient,
+  kAnySocket = kTcpAny | kUdpAny | kUnixStreamAny | kUnixDgramAny,
+};
+
+// Returned by wait_fd() and friends when the caller must yield: `return lua_yieldk(...)`.
+constexpr int kYield = -100;
+
+// What a connect/bind call is doing between a yield and its resumption.
+enum class Phase : uint8_t { kIdle, kResolving, kConnecting };
+
+struct Socket {
+  int fd = -1;
+  int family = AF_UNSPEC;
+  loop::Timeouts tm;
+  RecvBuffer buf;
+  Matcher matcher;
+  double rd_start = 0.0;  // start of the receive/accept in progress (monotonic seconds)
+  double wr_start = 0.0;  // start of the send/connect in progress
+  size_t wr_done = 0;     // bytes written by the send in progress
+  double received = 0.0;  // getstats: bytes handed to the caller
+  double sent = 0.0;      // getstats: bytes sent
+  double birthday = 0.0;  // getstats: creation time (monotonic seconds)
+  loop::FdWatch* watch = nullptr;
+  addrinfo* ai = nullptr;       // connect: the addresses being tried (freed by free_addresses)
+  addrinfo* ai_next = nullptr;  // connect: the address tried now
+  Phase phase = Phase::kIdle;
+};
+
+// Pushes a new socket object of class `cls` holding `fd` (may be -1).
+Socket* push_socket(lua_State* L, const char* cls, int fd, int family);
+
+// Creates a non-blocking, close-on-exec descriptor; IPv6 sockets get IPV6_V6ONLY as in
+// LuaSocket. Returns 0 or an errno value.
+[[nodiscard]] int open_fd(int family, int type, int protocol, int* fd);
+
+// Stops watching the descriptor (waiters wake with "closed") without closing it.
+void drop_watch(Socket* s);
+// Closes the descriptor and releases everything the socket holds. Idempotent.
+void close_socket(loop::Runtime* rt, Socket* s);
+// Replaces the descriptor after closing the current one (connect trying another family).
+void replace_fd(Socket* s, int fd, int family);
+void free_addresses(Socket* s);
+
+// Waits until the socket is ready for `dir` (FdWatch::kRead, kWrite, or both for connect),
+// within deadline `d`. In a task that can yield it registers the wait and returns kYield; in
+// any other context it blocks in poll(2). Otherwise returns kIoDone (ready: retry the call),
+// kIoTimeout, kIoBusy or an errno value.
+[[nodiscard]] int wait_fd(lua_State* L, loop::Runtime* rt, Socket* s, int dir,
+                          const loop::Deadline& d);
+
+// After a yield: the I/O status the wake-up means (kIoDone to retry, timeout, closed, ...).
+[[nodiscard]] int resume_status(lua_State* L, loop::Runtime* rt);
+
+// Pushes nil and LuaSocket's message for `err`; returns 2.
+int push_error(lua_State* L, int err);
+// Pushes LuaSocket's success value, the float 1; returns 1.
+int push_ok(lua_State* L);
+
+}  // namespace uvs::socket

@@ -1,0 +1,254 @@
+// stream.cpp: see stream.hpp. Layer: transport.
+//
+// Each operation is an entry function that checks its arguments and records the operation's
+// state in the Socket (pattern, start time, bytes done), and a continuation `*_k` that does the
+// work. The continuation runs the same way whether it is called directly or after the task
+// was resumed: it loops over the non-blocking system call and, when the call would block, asks
+// wait_fd() to either yield (task) or poll (anything else). No C++ object with a destructor is
+// alive across lua_yieldk or any Lua call that may raise.
+#include "socket/stream.hpp"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "socket/errors.hpp"
+
+namespace uvs::socket {
+
+using loop::FdWatch;
+using loop::Runtime;
+
+namespace {
+
+// Pushes `prefix .. data`, the prefix being the optional string at index 3.
+void push_prefixed(lua_State* L, const char* data, size_t len) {
+  size_t plen = 0;
+  const char* prefix = lua_type(L, 3) == LUA_TSTRING ? lua_tolstring(L, 3, &plen) : nullptr;
+  if (plen == 0) {
+    lua_pushlstring(L, data, len);
+    return;
+  }
+  luaL_Buffer b;
+  char* out = luaL_buffinitsize(L, &b, plen + len);
+  std::memcpy(out, prefix, plen);
+  if (len) std::memcpy(out + plen, data, len);
+  luaL_pushresultsize(&b, plen + len);
+}
+
+// Hands `m` over to Lua (CRs removed for lines) and drops the consumed bytes from the buffer.
+void push_match(lua_State* L, Runtime* rt, Socket* s, const Match& m) {
+  size_t len = m.result;
+  if (m.strip_cr && len) len = strip_cr(s->buf.mutable_data(), len);
+  push_prefixed(L, s->buf.data(), len);
+  s->received += static_cast<double>(m.consume);
+  s->buf.consume(rt->pool(), m.consume);
+}
+
+int receive_done(lua_State* L, Runtime* rt, Socket* s, const Match& m) {
+  push_match(L, rt, s, m);
+  lua_pushnil(L);
+  lua_pushnil(L);
+  return 3;
+}
+
+int receive_failed(lua_State* L, Runtime* rt, Socket* s, int err) {
+  lua_pushnil(L);
+  lua_pushstring(L, io_error(err));
+  push_match(L, rt, s, s->matcher.partial(s->buf.size()));
+  return 3;
+}
+
+// Reads whatever the kernel holds into the buffer. Returns kIoDone after reading something,
+// kIoClosed at end of stream, EAGAIN, or another errno value.
+int fill(Runtime* rt, Socket* s) {
+  const Pattern& p = s->matcher.pattern();
+  size_t want = 1;
+  if (p.kind == PatternKind::kCount && p.count > s->buf.size()) want = p.count - s->buf.size();
+  size_t room = 0;
+  char* at = s->buf.prepare(rt->pool(), want, &room);
+  if (!at) return ENOMEM;
+  for (;;) {
+    const ssize_t n = ::recv(s->fd, at, room, 0);
+    if (n > 0) {
+      s->buf.commit(static_cast<size_t>(n));
+      if (static_cast<size_t>(n) < room && s->watch) s->watch->drained();
+      return kIoDone;
+    }
+    if (n == 0) return kIoClosed;
+    if (errno == EINTR) continue;
+    const int err = errno;
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+      if (s->watch) s->watch->drained();
+      return EAGAIN;
+    }
+    return err;
+  }
+}
+
+int receive_k(lua_State* L, int status, lua_KContext ctx) {
+  Runtime* rt = Runtime::of(L);
+  auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
+  int err = status == LUA_YIELD ? resume_status(L, rt) : kIoDone;
+  const loop::Deadline d(s->tm, s->rd_start);
+  while (err == kIoDone) {
+    Match m;
+    if (s->matcher.complete(s->buf.data(), s->buf.size(), &m)) return receive_done(L, rt, s, m);
+    if (s->fd < 0) {
+      err = kIoClosed;
+      break;
+    }
+    // In a task whose previous read drained the socket, wait at once: the watcher reports new
+    // data, so the recv() that would fail with EAGAIN is saved.
+    const bool skip = s->watch && !s->watch->maybe_readable() && rt->yieldable_task(L);
+    err = skip ? EAGAIN : fill(rt, s);
+    if (err == kIoClosed && s->matcher.done_at_eof(s->buf.size())) {
+      const size_t n = s->buf.size();
+      return receive_done(L, rt, s, Match{n, n, false});
+    }
+    if (err == EAGAIN) {
+      err = wait_fd(L, rt, s, FdWatch::kRead, d);
+      if (err == kYield) return lua_yieldk(L, 0, ctx, receive_k);
+    }
+  }
+  return receive_failed(L, rt, s, err);
+}
+
+int send_k(lua_State* L, int status, lua_KContext ctx) {
+  Runtime* rt = Runtime::of(L);
+  auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
+  size_t size = 0;
+  const char* data = lua_tolstring(L, 2, &size);
+  const auto first = static_cast<size_t>(lua_tointeger(L, 3));  // 1-based, >= 1
+  const auto last = static_cast<size_t>(lua_tointeger(L, 4));   // <= size
+  const size_t count = first <= last ? last - first + 1 : 0;
+  int err = status == LUA_YIELD ? resume_status(L, rt) : kIoDone;
+  const loop::Deadline d(s->tm, s->wr_start);
+  while (err == kIoDone && s->wr_done < count) {
+    if (s->fd < 0) {
+      err = kIoClosed;
+      break;
+    }
+    const ssize_t n = ::send(s->fd, data + first - 1 + s->wr_done, count - s->wr_done,
+                             MSG_NOSIGNAL);
+    if (n >= 0) {
+      s->wr_done += static_cast<size_t>(n);
+      s->sent += static_cast<double>(n);
+      continue;
+    }
+    if (errno == EINTR) continue;
+    err = errno;
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+      err = wait_fd(L, rt, s, FdWatch::kWrite, d);
+      if (err == kYield) return lua_yieldk(L, 0, ctx, send_k);
+    }
+  }
+  const auto last_sent = static_cast<lua_Number>(first - 1 + s->wr_done);
+  if (err != kIoDone) {
+    lua_pushnil(L);
+    lua_pushstring(L, io_error(err));
+    lua_pushnumber(L, last_sent);
+  } else {
+    lua_pushnumber(L, last_sent);
+    lua_pushnil(L);
+    lua_pushnil(L);
+  }
+  return 3;
+}
+
+}  // namespace
+
+int stream_receive(lua_State* L, Socket* s) {
+  lua_settop(L, 3);
+  size_t plen = 0;
+  if (!lua_isnil(L, 3)) luaL_checklstring(L, 3, &plen);
+  Pattern p;
+  if (lua_isnil(L, 2)) {
+    p = Pattern{PatternKind::kLine, 0};
+  } else if (lua_type(L, 2) == LUA_TNUMBER || lua_isnumber(L, 2)) {
+    const lua_Number n = lua_tonumber(L, 2);
+    luaL_argcheck(L, n >= 0, 2, "invalid receive pattern");
+    const auto wanted = static_cast<size_t>(n);
+    // A prefix at least as long as the count is the answer, untouched (LuaSocket does this).
+    if (plen != 0 && wanted <= plen) {
+      lua_pushvalue(L, 3);
+      lua_pushnil(L);
+      lua_pushnil(L);
+      return 3;
+    }
+    p = Pattern{PatternKind::kCount, wanted - plen};
+  } else {
+    size_t len = 0;
+    const char* word = lua_tolstring(L, 2, &len);
+    luaL_argcheck(L, word && parse_pattern_word(word, len, &p), 2, "invalid receive pattern");
+  }
+  s->matcher.reset(p);
+  s->rd_start = Runtime::now();
+  return receive_k(L, LUA_OK, 0);
+}
+
+int stream_send(lua_State* L, Socket* s) {
+  size_t size = 0;
+  luaL_checklstring(L, 2, &size);
+  const auto len = static_cast<lua_Integer>(size);
+  auto first = static_cast<lua_Integer>(luaL_optnumber(L, 3, 1));
+  auto last = static_cast<lua_Integer>(luaL_optnumber(L, 4, -1));
+  if (first < 0) first = len + first + 1;
+  if (last < 0) last = len + last + 1;
+  if (first < 1) first = 1;
+  if (last > len) last = len;
+  lua_settop(L, 2);
+  lua_pushinteger(L, first);
+  lua_pushinteger(L, last);
+  s->wr_start = Runtime::now();
+  s->wr_done = 0;
+  return send_k(L, LUA_OK, 0);
+}
+
+namespace {
+
+int accept_k(lua_State* L, int status, lua_KContext ctx) {
+  Runtime* rt = Runtime::of(L);
+  auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
+  const char* client_class = lua_tostring(L, 2);  // pushed by stream_accept
+  (void)ctx;
+  int err = status == LUA_YIELD ? resume_status(L, rt) : kIoDone;
+  const loop::Deadline d(s->tm, s->rd_start);
+  while (err == kIoDone) {
+    if (s->fd < 0) {
+      err = kIoClosed;
+      break;
+    }
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof addr;
+    const int fd = ::accept4(s->fd, reinterpret_cast<sockaddr*>(&addr), &alen,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      push_socket(L, client_class, fd, s->family);
+      return 1;
+    }
+    err = errno;
+    if (err == EINTR) {
+      err = kIoDone;
+      continue;
+    }
+    if (err == EAGAIN || err == EWOULDBLOCK || err == ECONNABORTED) {
+      if (err != ECONNABORTED && s->watch) s->watch->drained();
+      err = wait_fd(L, rt, s, FdWatch::kRead, d);
+      if (err == kYield) return lua_yieldk(L, 0, 0, accept_k);
+    }
+  }
+  return push_error(L, err);
+}
+
+}  // namespace
+
+int stream_accept(lua_State* L, Socket* s, const char* client_class) {
+  lua_settop(L, 1);
+  lua_pushstring(L, client_class);
+  s->rd_start = Runtime::now();
+  return accept_k(L, LUA_OK, 0);
+}
+
+}  // namespace uvs::socket

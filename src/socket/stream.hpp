@@ -1,0 +1,21 @@
+// stream.hpp: receive and send for stream sockets (TCP and Unix-domain), written once for both
+// modes. Layer: transport.
+#pragma once
+
+#include "lua/lua_api.hpp"
+#include "socket/socket.hpp"
+
+namespace uvs::socket {
+
+// client:receive([pattern [, prefix]]) -> data | nil, err, partial
+// Yields in a task while the pattern is incomplete; blocks in poll(2) elsewhere.
+int stream_receive(lua_State* L, Socket* s);
+
+// client:send(data [, i [, j]]) -> last | nil, err, last
+// Yields in a task while the kernel's send buffer is full; blocks in poll(2) elsewhere.
+int stream_send(lua_State* L, Socket* s);
+
+// server:accept() -> client | nil, err, for a server of class `client_class`'s family.
+int stream_accept(lua_State* L, Socket* s, const char* client_class);
+
+}  // namespace uvs::socket

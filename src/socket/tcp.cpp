@@ -1,0 +1,304 @@
+// tcp.cpp: the tcp{master}, tcp{client} and tcp{server} classes.
+// Layer: glue (Lua-facing), one file per Lua class family.
+//
+// The three classes share one method table, as in LuaSocket; each method checks the state it
+// needs and raises "tcp{client} expected" (or the group) otherwise. State changes (listen,
+// connect) swap the metatable of the same userdata.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "loop/runtime.hpp"
+#include "lua/udata.hpp"
+#include "socket/common.hpp"
+#include "socket/errors.hpp"
+#include "socket/options.hpp"
+#include "socket/resolve.hpp"
+#include "socket/stream.hpp"
+
+namespace uvs::socket {
+
+using loop::FdWatch;
+using loop::Runtime;
+
+namespace {
+
+constexpr const char* kMaster = "tcp{master}";
+constexpr const char* kClient = "tcp{client}";
+constexpr const char* kServer = "tcp{server}";
+
+Socket* check_any(lua_State* L) { return check_socket(L, 1, kTcpAny, "tcp{any}"); }
+
+// --- connect ---------------------------------------------------------------------------------
+
+// The outcome of a finished handshake, from the pending socket error.
+int handshake_result(Socket* s) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
+  return err;
+}
+
+// Pushes the results of connect: 1 | nil, err. The object becomes a client either way, since a
+// non-blocking connect that returned "timeout" is still under way.
+int connect_finish(lua_State* L, Socket* s, const char* err) {
+  free_addresses(s);
+  lua::set_class(L, 1, kClient);
+  if (err) {
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  return push_ok(L);
+}
+
+// Stack: sock, address, port. Resolves (yielding in a task), then tries each address in turn
+// with its own deadline, as LuaSocket does.
+int connect_k(lua_State* L, int status, lua_KContext ctx) {
+  Runtime* rt = Runtime::of(L);
+  auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
+  int woke = status == LUA_YIELD ? resume_status(L, rt) : kIoDone;
+  if (s->phase == Phase::kIdle || s->phase == Phase::kResolving) {
+    bool waiting = s->phase == Phase::kResolving;
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_family = s->family;
+    Resolved r;
+    if (!resolve_step(L, rt, &waiting, lua_tostring(L, 2), lua_tostring(L, 3), hints, &r)) {
+      s->phase = Phase::kResolving;
+      return lua_yieldk(L, 0, ctx, connect_k);
+    }
+    s->phase = Phase::kIdle;
+    if (!r.ok()) return connect_finish(L, s, r.message());
+    s->ai = s->ai_next = r.ai;  // freed in free_addresses()
+    s->phase = Phase::kConnecting;
+    woke = kIoDone;
+  }
+  const char* err = "host or service not provided, or not known";
+  bool resumed = status == LUA_YIELD;
+  while (s->ai_next) {
+    addrinfo* a = s->ai_next;
+    int e = 0;
+    if (resumed) {
+      // Back from waiting for the handshake of address `a`.
+      resumed = false;
+      e = woke != kIoDone ? woke : handshake_result(s);
+    } else {
+      s->wr_start = Runtime::now();
+      if (s->fd < 0 || s->family != a->ai_family) {
+        int fd = -1;
+        e = open_fd(a->ai_family, a->ai_socktype, a->ai_protocol, &fd);
+        if (e == 0) replace_fd(s, fd, a->ai_family);
+      }
+      if (e == 0 && ::connect(s->fd, a->ai_addr, a->ai_addrlen) < 0) {
+        e = errno;
+        while (e == EINTR) e = ::connect(s->fd, a->ai_addr, a->ai_addrlen) < 0 ? errno : 0;
+      }
+      if (e == EINPROGRESS || e == EAGAIN) {
+        const loop::Deadline d(s->tm, s->wr_start);
+        e = wait_fd(L, rt, s, FdWatch::kWrite, d);
+        if (e == kYield) return lua_yieldk(L, 0, ctx, connect_k);
+        if (e == kIoDone) e = handshake_result(s);
+      }
+    }
+    if (e == 0) {
+      s->family = a->ai_family;
+      return connect_finish(L, s, nullptr);
+    }
+    err = io_error(e);
+    // With a zero timeout only the first address is tried; a closed or cancelled call stops.
+    if (s->tm.block == 0.0 || e == kIoClosed || e == kIoCancelled) break;
+    s->ai_next = a->ai_next;
+  }
+  return connect_finish(L, s, err);
+}
+
+int tcp_connect(lua_State* L) {
+  Socket* s = check_any(L);
+  luaL_checkstring(L, 2);
+  luaL_checkstring(L, 3);
+  lua_settop(L, 3);
+  if (s->phase != Phase::kIdle) return push_error(L, kIoBusy);
+  return connect_k(L, LUA_OK, 0);
+}
+
+// --- bind ------------------------------------------------------------------------------------
+
+int bind_k(lua_State* L, int status, lua_KContext ctx) {
+  (void)status;
+  Runtime* rt = Runtime::of(L);
+  auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
+  const char* host = lua_tostring(L, 2);
+  if (std::strcmp(host, "*") == 0) host = nullptr;
+  bool waiting = s->phase == Phase::kResolving;
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_family = s->family;
+  hints.ai_flags = AI_PASSIVE;
+  Resolved r;
+  if (!resolve_step(L, rt, &waiting, host, lua_tostring(L, 3), hints, &r)) {
+    s->phase = Phase::kResolving;
+    return lua_yieldk(L, 0, ctx, bind_k);
+  }
+  s->phase = Phase::kIdle;
+  if (!r.ok()) {
+    lua_pushnil(L);
+    lua_pushstring(L, r.message());
+    return 2;
+  }
+  int e = EADDRNOTAVAIL;
+  for (addrinfo* a = r.ai; a; a = a->ai_next) {
+    if (s->fd < 0 || s->family != a->ai_family) {
+      int fd = -1;
+      e = open_fd(a->ai_family, a->ai_socktype, a->ai_protocol, &fd);
+      if (e) continue;
+      replace_fd(s, fd, a->ai_family);
+    }
+    e = ::bind(s->fd, a->ai_addr, a->ai_addrlen) < 0 ? errno : 0;
+    if (e == 0) {
+      s->family = a->ai_family;
+      break;
+    }
+  }
+  freeaddrinfo(r.ai);
+  if (e) return push_error(L, e);
+  return push_ok(L);
+}
+
+int tcp_bind(lua_State* L) {
+  Socket* s = check_socket(L, 1, kTcpMaster, kMaster);
+  luaL_checkstring(L, 2);
+  luaL_checkstring(L, 3);
+  lua_settop(L, 3);
+  if (s->phase != Phase::kIdle) return push_error(L, kIoBusy);
+  return bind_k(L, LUA_OK, 0);
+}
+
+// --- the other methods -----------------------------------------------------------------------
+
+int tcp_listen(lua_State* L) {
+  Socket* s = check_socket(L, 1, kTcpMaster, kMaster);
+  // LuaSocket defaults to 32, which drops connections under a burst; SOMAXCONN does not.
+  const auto backlog = static_cast<int>(luaL_optnumber(L, 2, SOMAXCONN));
+  if (::listen(s->fd, backlog) < 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, io_error(errno));
+    return 2;
+  }
+  lua::set_class(L, 1, kServer);
+  return push_ok(L);
+}
+
+int tcp_accept(lua_State* L) {
+  return stream_accept(L, check_socket(L, 1, kTcpServer, kServer), kClient);
+}
+
+int tcp_receive(lua_State* L) {
+  return stream_receive(L, check_socket(L, 1, kTcpClient, kClient));
+}
+
+int tcp_send(lua_State* L) { return stream_send(L, check_socket(L, 1, kTcpClient, kClient)); }
+
+int tcp_shutdown(lua_State* L) {
+  static const char* const kHow[] = {"receive", "send", "both", nullptr};
+  Socket* s = check_socket(L, 1, kTcpClient, kClient);
+  const int how = luaL_checkoption(L, 2, "both", kHow);  // SHUT_RD, SHUT_WR, SHUT_RDWR
+  (void)::shutdown(s->fd, how);
+  return push_ok(L);
+}
+
+int tcp_close(lua_State* L) { return common_close(L, check_any(L)); }
+int tcp_dirty(lua_State* L) { return common_dirty(L, check_any(L)); }
+int tcp_getfd(lua_State* L) { return common_getfd(L, check_any(L)); }
+int tcp_setfd(lua_State* L) { return common_setfd(L, check_any(L)); }
+int tcp_getfamily(lua_State* L) { return common_getfamily(L, check_any(L)); }
+int tcp_settimeout(lua_State* L) { return common_settimeout(L, check_any(L)); }
+int tcp_gettimeout(lua_State* L) { return common_gettimeout(L, check_any(L)); }
+int tcp_getsockname(lua_State* L) { return inet_getsockname(L, check_any(L)); }
+int tcp_getpeername(lua_State* L) { return inet_getpeername(L, check_any(L)); }
+int tcp_getoption(lua_State* L) { return dispatch_option(L, check_any(L), kTcpGetOptions); }
+int tcp_setoption(lua_State* L) { return dispatch_option(L, check_any(L), kTcpSetOptions); }
+int tcp_getstats(lua_State* L) {
+  return common_getstats(L, check_socket(L, 1, kTcpClient, kClient));
+}
+int tcp_setstats(lua_State* L) {
+  return common_setstats(L, check_socket(L, 1, kTcpClient, kClient));
+}
+
+const luaL_Reg kMethods[] = {
+    {"accept", tcp_accept},
+    {"bind", tcp_bind},
+    {"close", tcp_close},
+    {"connect", tcp_connect},
+    {"dirty", tcp_dirty},
+    {"getfamily", tcp_getfamily},
+    {"getfd", tcp_getfd},
+    {"getoption", tcp_getoption},
+    {"getpeername", tcp_getpeername},
+    {"getsockname", tcp_getsockname},
+    {"getstats", tcp_getstats},
+    {"gettimeout", tcp_gettimeout},
+    {"listen", tcp_listen},
+    {"receive", tcp_receive},
+    {"send", tcp_send},
+    {"setfd", tcp_setfd},
+    {"setoption", tcp_setoption},
+    {"setpeername", tcp_connect},
+    {"setsockname", tcp_bind},
+    {"setstats", tcp_setstats},
+    {"settimeout", tcp_settimeout},
+    {"shutdown", tcp_shutdown},
+    {nullptr, nullptr},
+};
+
+const luaL_Reg kMetamethods[] = {
+    {"__gc", common_gc},
+    {"__close", common_gc},
+    {"__tostring", lua::class_tostring},
+    {nullptr, nullptr},
+};
+
+const char* const kGroups[] = {"tcp{any}", "select{able}", nullptr};
+
+const lua::ClassSpec kClasses[] = {
+    {kMaster, kTcpMaster, kGroups},
+    {kClient, kTcpClient, kGroups},
+    {kServer, kTcpServer, kGroups},
+};
+
+// socket.tcp(), tcp4(), tcp6(): a master object; tcp() creates its descriptor on first use.
+int create(lua_State* L, int family) {
+  Socket* s = push_socket(L, kMaster, -1, family);
+  if (family == AF_UNSPEC) return 1;
+  int fd = -1;
+  const int err = open_fd(family, SOCK_STREAM, 0, &fd);
+  if (err) return push_error(L, err);
+  s->fd = fd;
+  return 1;
+}
+
+int tcp_new(lua_State* L) { return create(L, AF_UNSPEC); }
+int tcp_new4(lua_State* L) { return create(L, AF_INET); }
+int tcp_new6(lua_State* L) { return create(L, AF_INET6); }
+
+}  // namespace
+
+// Registers the classes and adds tcp, tcp4 and tcp6 to the namespace table at `ns`; `rt` is
+// the runtime handle, every function's upvalue.
+void open_tcp(lua_State* L, int ns, int rt) {
+  lua::register_classes(L, kClasses, 3, kMethods, kMetamethods, rt);
+  const luaL_Reg funcs[] = {
+      {"tcp", tcp_new},
+      {"tcp4", tcp_new4},
+      {"tcp6", tcp_new6},
+      {nullptr, nullptr},
+  };
+  lua_pushvalue(L, ns);
+  lua_pushvalue(L, rt);
+  luaL_setfuncs(L, funcs, 1);
+  lua_pop(L, 1);
+}
+
+}  // namespace uvs::socket
