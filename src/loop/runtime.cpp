@@ -356,6 +356,7 @@ FdWatch* FdWatch::open(Runtime* rt, int fd) {
   w->handle_.data = w;
   w->rt_ = rt;
   w->fd_ = fd;
+  rt->watchers_++;
   return w;
 }
 
@@ -370,7 +371,9 @@ void FdWatch::close() {
 }
 
 void FdWatch::on_close(uv_handle_t* h) {
-  delete static_cast<FdWatch*>(h->data);  // allocated in open()
+  auto* w = static_cast<FdWatch*>(h->data);
+  w->rt_->watchers_--;
+  delete w;  // allocated in open()
 }
 
 void FdWatch::arm(int mask) {

@@ -168,6 +168,12 @@ class Runtime {
   Job* take_job(Task* t);
 
   [[nodiscard]] size_t live_tasks() const { return live_tasks_; }
+  [[nodiscard]] size_t live_watchers() const { return watchers_; }
+  [[nodiscard]] size_t pending_timers() const { return timers_.size(); }
+  // Lets libuv finish closing handles when no run() is in progress (tests, after close()).
+  void flush_closing() {
+    if (!running_) uv_run(&loop_, UV_RUN_NOWAIT);
+  }
 
  private:
   Runtime() = default;
@@ -190,6 +196,7 @@ class Runtime {
   Task* ready_tail_ = nullptr;
   size_t live_tasks_ = 0;
   size_t external_waits_ = 0;
+  size_t watchers_ = 0;  // FdWatch objects not yet freed
   uint64_t next_id_ = 1;
   bool running_ = false;
   bool closing_ = false;

@@ -60,6 +60,8 @@ int connect_k(lua_State* L, int status, lua_KContext ctx) {
   Runtime* rt = Runtime::of(L);
   auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
   int woke = status == LUA_YIELD ? resume_status(L, rt) : kIoDone;
+  // Back from waiting for a handshake (rather than for the lookup, or not back at all).
+  bool resumed = status == LUA_YIELD && s->phase == Phase::kConnecting;
   if (s->phase == Phase::kIdle || s->phase == Phase::kResolving) {
     bool waiting = s->phase == Phase::kResolving;
     addrinfo hints{};
@@ -77,7 +79,6 @@ int connect_k(lua_State* L, int status, lua_KContext ctx) {
     woke = kIoDone;
   }
   const char* err = "host or service not provided, or not known";
-  bool resumed = status == LUA_YIELD;
   while (s->ai_next) {
     addrinfo* a = s->ai_next;
     int e = 0;

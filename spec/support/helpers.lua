@@ -1,0 +1,118 @@
+-- support/helpers.lua: shared helpers for the busted specs.
+--
+-- Every socket spec runs its cases twice, in blocking mode (plain calls) and in task mode (the
+-- same code as the main task of socket.async.run). When a case needs a peer that acts while the
+-- code under test is blocked, the peer is a separate Lua process (so it works in blocking mode
+-- too); task-only cases use tasks as peers.
+local socket = require("socket")
+local async = socket.async
+
+local M = {}
+
+M.LUA = os.getenv("UVSOCKET_LUA") or "lua5.4"
+
+local function blocking(f, ...) return f(...) end
+local function tasked(f, ...) return async.run(f, ...) end
+
+-- busted gives its functions (describe, it, after_each, ...) to each spec file's environment;
+-- a spec hands that environment over with `H.use(_ENV)`.
+local env = _G
+function M.use(spec_env)
+  env = spec_env
+  return M
+end
+
+-- Defines the cases of `define(run, mode)` once per mode. `run(f, ...)` calls f in that mode.
+function M.modes(name, define)
+  for _, mode in ipairs({ "blocking", "task" }) do
+    env.describe(name .. " [" .. mode .. "]", function()
+      env.after_each(function() M.assert_clean() end)
+      define(mode == "blocking" and blocking or tasked, mode)
+    end)
+  end
+end
+
+-- Leak check after each case: after two full collections no task, descriptor watcher or timer
+-- may remain.
+function M.assert_clean()
+  collectgarbage()
+  collectgarbage()
+  local d = async._debug()
+  local a = env.assert
+  a.are.equal(0, d.tasks, "tasks still alive")
+  a.are.equal(0, d.watchers, "descriptor watchers not freed")
+  a.are.equal(0, d.timers, "deadlines still armed")
+end
+
+-- A listening server on loopback: returns it and its port.
+function M.server(host)
+  local srv = assert(socket.bind(host or "127.0.0.1", 0))
+  local _, port = srv:getsockname()
+  return srv, port
+end
+
+-- A connected pair (client, server side) over loopback, and the listener (closed).
+function M.pair(host)
+  local srv, port = M.server(host)
+  local c = assert(socket.connect(host or "127.0.0.1", port))
+  local s = assert(srv:accept())
+  srv:close()
+  return c, s
+end
+
+local tmpfiles = {}
+
+-- Starts a peer process running `code` (Lua, with `socket` loaded). Lines the peer writes to
+-- stdout can be read with handle:read(); handle:close() waits for it to exit. The peer is
+-- killed after `limit` seconds (default 20) so that a failing case never hangs the suite.
+function M.peer(code, limit)
+  local file = os.tmpname()
+  tmpfiles[#tmpfiles + 1] = file
+  local f = assert(io.open(file, "w"))
+  f:write('local socket = require("socket")\n', code, "\n")
+  f:close()
+  local cmd = ("exec timeout %d %s %s"):format(limit or 20, M.LUA, file)
+  local p = assert(io.popen(cmd, "r"))
+  return p
+end
+
+-- A peer that listens on loopback, prints its port, accepts one client as `c`, runs `code`,
+-- then closes. Returns the process handle and the port.
+function M.listen_peer(code, limit)
+  local p = M.peer(([[
+local srv = assert(socket.bind("127.0.0.1", 0))
+local _, port = srv:getsockname()
+io.write(port, "\n")
+io.flush()
+srv:settimeout(10)
+local c = assert(srv:accept())
+srv:close()
+%s
+c:close()
+]]):format(code), limit)
+  local port = assert(tonumber(p:read("l")), "peer did not start")
+  return p, port
+end
+
+-- A peer that connects to `port` on loopback as `c`, runs `code`, then closes.
+function M.connect_peer(port, code, limit)
+  return M.peer(([[
+local c = assert(socket.connect("127.0.0.1", %d))
+%s
+c:close()
+]]):format(port, code), limit)
+end
+
+function M.cleanup()
+  for _, f in ipairs(tmpfiles) do os.remove(f) end
+  tmpfiles = {}
+end
+
+-- Seconds taken by f(...), and its results.
+function M.timed(f, ...)
+  local t0 = socket.gettime()
+  local r = table.pack(f(...))
+  return socket.gettime() - t0, table.unpack(r, 1, r.n)
+end
+
+return M
