@@ -12,6 +12,9 @@ void open_async(lua_State* L, int ns, int rt);
 namespace socket {
 void open_misc(lua_State* L, int ns);
 void open_tcp(lua_State* L, int ns, int rt);
+void open_udp(lua_State* L, int ns, int rt);
+void open_unix(lua_State* L, int ns, int rt);
+void open_select(lua_State* L, int ns, int rt);
 void open_dns(lua_State* L, int ns, int rt);
 }  // namespace socket
 }  // namespace uvs
@@ -43,6 +46,9 @@ extern "C" __attribute__((visibility("default"))) int luaopen_socket_core(lua_St
   lua_setfield(L, ns, "_DATAGRAMSIZE");
   socket::open_misc(L, ns);
   socket::open_tcp(L, ns, rt);
+  socket::open_udp(L, ns, rt);
+  socket::open_unix(L, ns, rt);
+  socket::open_select(L, ns, rt);
   socket::open_dns(L, ns, rt);
   loop::open_async(L, ns, rt);
   return 1;

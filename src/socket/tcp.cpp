@@ -15,7 +15,7 @@
 #include "socket/common.hpp"
 #include "socket/errors.hpp"
 #include "socket/options.hpp"
-#include "socket/resolve.hpp"
+#include "socket/inet.hpp"
 #include "socket/stream.hpp"
 
 namespace uvs::socket {
@@ -31,150 +31,12 @@ constexpr const char* kServer = "tcp{server}";
 
 Socket* check_any(lua_State* L) { return check_socket(L, 1, kTcpAny, "tcp{any}"); }
 
-// --- connect ---------------------------------------------------------------------------------
-
-// The outcome of a finished handshake, from the pending socket error.
-int handshake_result(Socket* s) {
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (::getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
-  return err;
-}
-
-// Pushes the results of connect: 1 | nil, err. The object becomes a client either way, since a
-// non-blocking connect that returned "timeout" is still under way.
-int connect_finish(lua_State* L, Socket* s, const char* err) {
-  free_addresses(s);
-  lua::set_class(L, 1, kClient);
-  if (err) {
-    lua_pushnil(L);
-    lua_pushstring(L, err);
-    return 2;
-  }
-  return push_ok(L);
-}
-
-// Stack: sock, address, port. Resolves (yielding in a task), then tries each address in turn
-// with its own deadline, as LuaSocket does.
-int connect_k(lua_State* L, int status, lua_KContext ctx) {
-  Runtime* rt = Runtime::of(L);
-  auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
-  int woke = status == LUA_YIELD ? resume_status(L, rt) : kIoDone;
-  // Back from waiting for a handshake (rather than for the lookup, or not back at all).
-  bool resumed = status == LUA_YIELD && s->phase == Phase::kConnecting;
-  if (s->phase == Phase::kIdle || s->phase == Phase::kResolving) {
-    bool waiting = s->phase == Phase::kResolving;
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_family = s->family;
-    Resolved r;
-    if (!resolve_step(L, rt, &waiting, lua_tostring(L, 2), lua_tostring(L, 3), hints, &r)) {
-      s->phase = Phase::kResolving;
-      return lua_yieldk(L, 0, ctx, connect_k);
-    }
-    s->phase = Phase::kIdle;
-    if (!r.ok()) return connect_finish(L, s, r.message());
-    s->ai = s->ai_next = r.ai;  // freed in free_addresses()
-    s->phase = Phase::kConnecting;
-    woke = kIoDone;
-  }
-  const char* err = "host or service not provided, or not known";
-  while (s->ai_next) {
-    addrinfo* a = s->ai_next;
-    int e = 0;
-    if (resumed) {
-      // Back from waiting for the handshake of address `a`.
-      resumed = false;
-      e = woke != kIoDone ? woke : handshake_result(s);
-    } else {
-      s->wr_start = Runtime::now();
-      if (s->fd < 0 || s->family != a->ai_family) {
-        int fd = -1;
-        e = open_fd(a->ai_family, a->ai_socktype, a->ai_protocol, &fd);
-        if (e == 0) replace_fd(s, fd, a->ai_family);
-      }
-      if (e == 0 && ::connect(s->fd, a->ai_addr, a->ai_addrlen) < 0) {
-        e = errno;
-        while (e == EINTR) e = ::connect(s->fd, a->ai_addr, a->ai_addrlen) < 0 ? errno : 0;
-      }
-      if (e == EINPROGRESS || e == EAGAIN) {
-        const loop::Deadline d(s->tm, s->wr_start);
-        e = wait_fd(L, rt, s, FdWatch::kWrite, d);
-        if (e == kYield) return lua_yieldk(L, 0, ctx, connect_k);
-        if (e == kIoDone) e = handshake_result(s);
-      }
-    }
-    if (e == 0) {
-      s->family = a->ai_family;
-      return connect_finish(L, s, nullptr);
-    }
-    err = io_error(e);
-    // With a zero timeout only the first address is tried; a closed or cancelled call stops.
-    if (s->tm.block == 0.0 || e == kIoClosed || e == kIoCancelled) break;
-    s->ai_next = a->ai_next;
-  }
-  return connect_finish(L, s, err);
-}
-
 int tcp_connect(lua_State* L) {
-  Socket* s = check_any(L);
-  luaL_checkstring(L, 2);
-  luaL_checkstring(L, 3);
-  lua_settop(L, 3);
-  if (s->phase != Phase::kIdle) return push_error(L, kIoBusy);
-  return connect_k(L, LUA_OK, 0);
-}
-
-// --- bind ------------------------------------------------------------------------------------
-
-int bind_k(lua_State* L, int status, lua_KContext ctx) {
-  (void)status;
-  Runtime* rt = Runtime::of(L);
-  auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
-  const char* host = lua_tostring(L, 2);
-  if (std::strcmp(host, "*") == 0) host = nullptr;
-  bool waiting = s->phase == Phase::kResolving;
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_family = s->family;
-  hints.ai_flags = AI_PASSIVE;
-  Resolved r;
-  if (!resolve_step(L, rt, &waiting, host, lua_tostring(L, 3), hints, &r)) {
-    s->phase = Phase::kResolving;
-    return lua_yieldk(L, 0, ctx, bind_k);
-  }
-  s->phase = Phase::kIdle;
-  if (!r.ok()) {
-    lua_pushnil(L);
-    lua_pushstring(L, r.message());
-    return 2;
-  }
-  int e = EADDRNOTAVAIL;
-  for (addrinfo* a = r.ai; a; a = a->ai_next) {
-    if (s->fd < 0 || s->family != a->ai_family) {
-      int fd = -1;
-      e = open_fd(a->ai_family, a->ai_socktype, a->ai_protocol, &fd);
-      if (e) continue;
-      replace_fd(s, fd, a->ai_family);
-    }
-    e = ::bind(s->fd, a->ai_addr, a->ai_addrlen) < 0 ? errno : 0;
-    if (e == 0) {
-      s->family = a->ai_family;
-      break;
-    }
-  }
-  freeaddrinfo(r.ai);
-  if (e) return push_error(L, e);
-  return push_ok(L);
+  return inet_connect(L, check_any(L), SOCK_STREAM, kClient, true);
 }
 
 int tcp_bind(lua_State* L) {
-  Socket* s = check_socket(L, 1, kTcpMaster, kMaster);
-  luaL_checkstring(L, 2);
-  luaL_checkstring(L, 3);
-  lua_settop(L, 3);
-  if (s->phase != Phase::kIdle) return push_error(L, kIoBusy);
-  return bind_k(L, LUA_OK, 0);
+  return inet_bind(L, check_socket(L, 1, kTcpMaster, kMaster), SOCK_STREAM);
 }
 
 // --- the other methods -----------------------------------------------------------------------
