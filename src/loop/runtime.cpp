@@ -35,6 +35,10 @@ Runtime* Runtime::create(lua_State* L) {
   rt->loop_.data = rt;
   uv_timer_init(&rt->loop_, &rt->tick_);  // closed in shutdown()
   rt->tick_.data = rt;
+  uv_prepare_init(&rt->loop_, &rt->prepare_);  // closed in shutdown()
+  rt->prepare_.data = rt;
+  uv_prepare_start(&rt->prepare_, on_prepare);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&rt->prepare_));
   // Tasks are found through their coroutine's extra space. New coroutines copy the main
   // thread's extra space, so this works as long as the embedder leaves it empty; if not, fall
   // back to a map.
@@ -240,21 +244,17 @@ void Runtime::expire_timers() {
   }
 }
 
-void Runtime::on_tick(uv_timer_t* h) { static_cast<Runtime*>(h->data)->tick_due_ = 0; }
-
-void Runtime::arm_tick() {
-  HeapNode* n = timers_.top();
+void Runtime::on_prepare(uv_prepare_t* h) {
+  auto* rt = static_cast<Runtime*>(h->data);
+  HeapNode* n = rt->timers_.top();
   if (!n) {
-    if (tick_due_) uv_timer_stop(&tick_);
-    tick_due_ = 0;
+    uv_timer_stop(&rt->tick_);
     return;
   }
-  if (n->due == tick_due_) return;
   const uint64_t now = uv_hrtime();
   const uint64_t ms = n->due > now ? (n->due - now + 999999) / 1000000 : 0;
-  uv_update_time(&loop_);
-  uv_timer_start(&tick_, on_tick, ms, 0);
-  tick_due_ = n->due;
+  // The timer only ends the poll; expire_timers() decides on the monotonic clock what is due.
+  uv_timer_start(&rt->tick_, [](uv_timer_t*) {}, ms, 0);
 }
 
 int Runtime::run(lua_State* L) {
@@ -277,7 +277,6 @@ int Runtime::run(lua_State* L) {
       deadlock = true;
       break;
     }
-    arm_tick();
     uv_run(&loop_, UV_RUN_ONCE);
     expire_timers();
   }

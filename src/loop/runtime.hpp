@@ -185,12 +185,14 @@ class Runtime {
   void finish(lua_State* L, Task* t, int nres);
   void fail(lua_State* L, Task* t, int status);
   void expire_timers();
-  void arm_tick();
-  static void on_tick(uv_timer_t* h);
+  static void on_prepare(uv_prepare_t* h);
 
   uv_loop_t loop_{};
+  // The earliest task deadline is handed to libuv by `tick_`, (re)armed from `prepare_` on
+  // every loop iteration, right before libuv computes how long to poll: arming it any earlier
+  // could let the timer fire at the start of uv_run and leave the poll without a timeout.
   uv_timer_t tick_{};
-  uint64_t tick_due_ = 0;  // due time the tick timer is armed for, 0 if idle
+  uv_prepare_t prepare_{};
   TimerHeap timers_;
   Task* ready_head_ = nullptr;
   Task* ready_tail_ = nullptr;
