@@ -1,0 +1,71 @@
+-- docs_spec.lua: every function and method the module registers has a heading in the
+-- reference documentation (docs/reference/*.md).
+local socket = require("socket")
+require("socket.unix")
+
+local root = os.getenv("UVSOCKET_SOURCE_DIR") or "."
+
+local function headings(file)
+  local f = assert(io.open(root .. "/docs/reference/" .. file))
+  local text = f:read("a")
+  f:close()
+  local names = {}
+  for line in text:gmatch("[^\n]+") do
+    if line:match("^###") then
+      -- every `name(` or `.name(` or `:name(` inside the heading counts
+      for name in line:gmatch("[%.:]?([%w_]+)%s*%(") do names[name] = true end
+      for name in line:gmatch("`([%w_]+)`") do names[name] = true end
+      for name in line:gmatch("/ ([%w_]+)") do names[name] = true end
+    end
+  end
+  return names
+end
+
+local function methods_of(class)
+  local mt = debug.getregistry()[class]
+  local list = {}
+  for name, v in pairs(mt.__index) do
+    if type(v) == "function" then list[#list + 1] = name end
+  end
+  table.sort(list)
+  return list
+end
+
+describe("the reference documents", function()
+  local cases = {
+    { "tcp.md", { "tcp{master}", "tcp{client}", "tcp{server}" } },
+    { "udp.md", { "udp{unconnected}", "udp{connected}" } },
+    { "unix.md", { "unixstream{master}", "unixdgram{unconnected}" } },
+  }
+  for _, case in ipairs(cases) do
+    it("every method of " .. table.concat(case[2], ", ") .. " in " .. case[1], function()
+      local documented = headings(case[1])
+      for _, class in ipairs(case[2]) do
+        for _, m in ipairs(methods_of(class)) do
+          assert.is_true(documented[m] == true, class .. ":" .. m .. " is not in " .. case[1])
+        end
+      end
+    end)
+  end
+
+  local function check_namespace(tbl, file, skip)
+    local documented = headings(file)
+    for name, v in pairs(tbl) do
+      if type(v) == "function" and not (skip and skip[name]) and not name:match("^__") then
+        assert.is_true(documented[name] == true, name .. " is not in " .. file)
+      end
+    end
+  end
+
+  it("every function of socket in socket.md", function()
+    check_namespace(socket, "socket.md")
+  end)
+
+  it("every function of socket.dns in dns.md", function()
+    check_namespace(socket.dns, "dns.md")
+  end)
+
+  it("every function of socket.async in async.md", function()
+    check_namespace(socket.async, "async.md")
+  end)
+end)
