@@ -666,6 +666,22 @@ H.modes("tcp state and options", function(run)
     end)
   end)
 
+  it("leave the process's SIGPIPE handling alone, and survive a broken pipe", function()
+    run(function()
+      local f = assert(io.open("/proc/self/status"))
+      local status = f:read("a")
+      f:close()
+      local ignored = tonumber(status:match("SigIgn:%s*(%x+)"), 16)
+      assert.are.equal(0, (ignored >> 12) & 1)  -- SIGPIPE (13) is not ignored
+      local c, s = H.pair()
+      s:close()
+      for _ = 1, 20 do
+        if not c:send(string.rep("x", 65536)) then break end
+      end
+      c:close()  -- still alive: sends use MSG_NOSIGNAL
+    end)
+  end)
+
   it("garbage collection closes sockets", function()
     run(function()
       local srv, port = H.server()
