@@ -6,7 +6,7 @@ require("socket.unix")
 local root = os.getenv("UVSOCKET_SOURCE_DIR") or "."
 
 local function headings(file)
-  local f = assert(io.open(root .. "/docs/reference/" .. file))
+  local f = assert(io.open(root .. "/docs/" .. file))
   local text = f:read("a")
   f:close()
   local names = {}
@@ -33,9 +33,9 @@ end
 
 describe("the reference documents", function()
   local cases = {
-    { "tcp.md", { "tcp{master}", "tcp{client}", "tcp{server}" } },
-    { "udp.md", { "udp{unconnected}", "udp{connected}" } },
-    { "unix.md", { "unixstream{master}", "unixdgram{unconnected}" } },
+    { "reference/tcp.md", { "tcp{master}", "tcp{client}", "tcp{server}" } },
+    { "reference/udp.md", { "udp{unconnected}", "udp{connected}" } },
+    { "reference/unix.md", { "unixstream{master}", "unixdgram{unconnected}" } },
   }
   for _, case in ipairs(cases) do
     it("every method of " .. table.concat(case[2], ", ") .. " in " .. case[1], function()
@@ -58,14 +58,35 @@ describe("the reference documents", function()
   end
 
   it("every function of socket in socket.md", function()
-    check_namespace(socket, "socket.md")
+    check_namespace(socket, "reference/socket.md")
   end)
 
   it("every function of socket.dns in dns.md", function()
-    check_namespace(socket.dns, "dns.md")
+    check_namespace(socket.dns, "reference/dns.md")
   end)
 
   it("every function of socket.async in async.md", function()
     check_namespace(socket.async, "async.md")
+  end)
+
+  it("every method of tasks and of the synchronisation objects in async.md", function()
+    local documented = headings("async.md")
+    local text = assert(io.open(root .. "/docs/async.md")):read("a")
+    for name, v in pairs(debug.getregistry()["async.task"].__index) do
+      if type(v) == "function" then
+        assert.is_true(documented[name] == true, "task:" .. name .. " is not in async.md")
+      end
+    end
+    local async = socket.async
+    local objects = { lock = async.lock(), semaphore = async.semaphore(), queue = async.queue(),
+      event = async.event(), condition = async.condition(), group = async.group() }
+    for kind, obj in pairs(objects) do
+      for name, v in pairs(getmetatable(obj).__index) do
+        if type(v) == "function" and not name:match("^__") then
+          assert.is_truthy(text:find(":" .. name .. "%(") or documented[name],
+            kind .. ":" .. name .. " is not in async.md")
+        end
+      end
+    end
   end)
 end)

@@ -1,7 +1,25 @@
 -- socket/async.lua: the `socket.async` namespace: the scheduler's C functions (run, spawn,
--- sleep, now, intask) plus the helpers written in Lua.
+-- sleep, timeout, signal, status, ...) and the parts written in Lua: structured concurrency
+-- (group), timers, synchronisation (lock, semaphore, queue, event, condition) and servers
+-- (serve, shutdown).
+--
+-- Loading it also replaces coroutine.resume and coroutine.wrap with versions that behave the
+-- same, except that a coroutine resumed by a task can wait on a socket: the wait is passed up
+-- to the scheduler instead of blocking the thread (docs/async.md).
 local core = require("socket.core")
 
 local M = core.async
+
+coroutine.resume = M._resume
+coroutine.wrap = M._wrap
+
+local function merge(name)
+  for k, v in pairs(require("socket.async." .. name)) do M[k] = v end
+end
+
+merge("sync")
+merge("group")
+merge("timer")
+merge("serve")
 
 return M

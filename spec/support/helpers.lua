@@ -11,6 +11,10 @@ local M = {}
 
 M.LUA = os.getenv("UVSOCKET_LUA") or "lua5.4"
 
+-- The specs block the thread on purpose at times (waiting for a peer process to start or to
+-- exit); keep the watchdog for longer stalls than those.
+async.watchdog(3)
+
 local function blocking(f, ...) return f(...) end
 local function tasked(f, ...) return async.run(f, ...) end
 

@@ -80,8 +80,8 @@ int receive_k(lua_State* L, int status, lua_KContext ctx) {
     if (e == EINTR) continue;
     err = e;
     if (e == EAGAIN || e == EWOULDBLOCK) {
-      err = wait_fd(L, rt, s, FdWatch::kRead, d);
-      if (err == kYield) return lua_yieldk(L, 0, ctx, receive_k);
+      err = wait_fd(L, rt, s, FdWatch::kRead, d, "receive");
+      if (err == kYield) return Runtime::yield(L, ctx, receive_k);
     }
   }
   return push_error(L, err);
@@ -116,8 +116,8 @@ int send_k(lua_State* L, int status, lua_KContext ctx) {
       continue;
     }
     if (err == EAGAIN || err == EWOULDBLOCK) {
-      err = wait_fd(L, rt, s, FdWatch::kWrite, d);
-      if (err == kYield) return lua_yieldk(L, 0, ctx, send_k);
+      err = wait_fd(L, rt, s, FdWatch::kWrite, d, "send");
+      if (err == kYield) return Runtime::yield(L, ctx, send_k);
     }
   }
   return push_error(L, err);
@@ -130,21 +130,21 @@ int dgram_receive(lua_State* L, Socket* s, Sender from) {
   luaL_argcheck(L, size >= 0, 2, "invalid receive size");
   lua_settop(L, 1);
   lua_pushinteger(L, static_cast<lua_Integer>(size));
-  s->rd_start = Runtime::now();
+  s->rd_start = call_start(s);
   return receive_k(L, LUA_OK, static_cast<lua_KContext>(from));
 }
 
 int dgram_send(lua_State* L, Socket* s) {
   luaL_checkstring(L, 2);
   lua_settop(L, 2);
-  s->wr_start = Runtime::now();
+  s->wr_start = call_start(s);
   return send_k(L, LUA_OK, 0);
 }
 
 int dgram_sendto(lua_State* L, Socket* s, const sockaddr* addr, socklen_t len) {
   lua_settop(L, 2);
   std::memcpy(lua_newuserdatauv(L, len, 0), addr, len);
-  s->wr_start = Runtime::now();
+  s->wr_start = call_start(s);
   return send_k(L, LUA_OK, 1);
 }
 

@@ -171,6 +171,8 @@ bool run_job(lua_State* L, Job* job) {
   Runtime* rt = Runtime::of(L);
   if (loop::Task* t = rt->yieldable_task(L)) {
     if (job->start(rt, t)) return true;
+  } else {
+    rt->warn_blocking(L);
   }
   job->work();
   return false;
@@ -233,7 +235,7 @@ int dns_toip(lua_State* L) {
     return 2;
   }
   auto* job = make_job<HostJob>(L, std::string(name), false);
-  if (run_job(L, job)) return lua_yieldk(L, 0, 0, host_k);
+  if (run_job(L, job)) return Runtime::yield(L, 0, host_k);
   const int n = job->push(L, false);
   delete job;
   return n;
@@ -243,7 +245,7 @@ int dns_toip(lua_State* L) {
 int dns_tohostname(lua_State* L) {
   const char* name = luaL_checkstring(L, 1);
   auto* job = make_job<HostJob>(L, std::string(name), is_ip_literal(name));
-  if (run_job(L, job)) return lua_yieldk(L, 0, 1, host_k);
+  if (run_job(L, job)) return Runtime::yield(L, 1, host_k);
   const int n = job->push(L, true);
   delete job;
   return n;
@@ -267,7 +269,7 @@ int dns_getnameinfo(lua_State* L) {
   const char* serv = luaL_optstring(L, 2, nullptr);
   if (!host && !serv) return luaL_error(L, "host and serv cannot be both nil");
   auto* job = make_job<NameInfoJob>(L, host, serv);
-  if (run_job(L, job)) return lua_yieldk(L, 0, 0, nameinfo_k);
+  if (run_job(L, job)) return Runtime::yield(L, 0, nameinfo_k);
   const int n = job->push(L);
   delete job;
   return n;
@@ -285,7 +287,7 @@ int getaddrinfo_k(lua_State* L, int status, lua_KContext ctx) {
   hints.ai_family = AF_UNSPEC;
   Resolved r;
   if (!resolve_step(L, rt, &waiting, lua_tostring(L, 1), nullptr, hints, &r)) {
-    return lua_yieldk(L, 0, 1, getaddrinfo_k);
+    return Runtime::yield(L, 1, getaddrinfo_k);
   }
   if (!r.ok()) {
     lua_pushnil(L);

@@ -55,7 +55,7 @@ int connect_k(lua_State* L, int status, lua_KContext ctx) {
     Resolved r;
     if (!resolve_step(L, rt, &waiting, lua_tostring(L, 2), lua_tostring(L, 3), hints, &r)) {
       s->phase = Phase::kResolving;
-      return lua_yieldk(L, 0, ctx, connect_k);
+      return Runtime::yield(L, ctx, connect_k);
     }
     s->phase = Phase::kIdle;
     if (!r.ok()) return connect_finish(L, s, ctx, r.message());
@@ -85,8 +85,8 @@ int connect_k(lua_State* L, int status, lua_KContext ctx) {
       }
       if (e == EINPROGRESS || e == EAGAIN) {
         const loop::Deadline d(s->tm, s->wr_start);
-        e = wait_fd(L, rt, s, FdWatch::kWrite, d);
-        if (e == kYield) return lua_yieldk(L, 0, ctx, connect_k);
+        e = wait_fd(L, rt, s, FdWatch::kWrite, d, "connect");
+        if (e == kYield) return Runtime::yield(L, ctx, connect_k);
         if (e == kIoDone) e = handshake_result(s);
       }
     }
@@ -117,7 +117,7 @@ int bind_k(lua_State* L, int status, lua_KContext ctx) {
   Resolved r;
   if (!resolve_step(L, rt, &waiting, host, lua_tostring(L, 3), hints, &r)) {
     s->phase = Phase::kResolving;
-    return lua_yieldk(L, 0, ctx, bind_k);
+    return Runtime::yield(L, ctx, bind_k);
   }
   s->phase = Phase::kIdle;
   if (!r.ok()) {

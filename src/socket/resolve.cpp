@@ -74,6 +74,7 @@ bool resolve_step(lua_State* L, loop::Runtime* rt, bool* waiting, const char* ho
   }
   loop::Task* t = rt->yieldable_task(L);
   if (!t) {
+    rt->warn_blocking(L);
     *out = resolve_here(host, serv, hints);
     return true;
   }

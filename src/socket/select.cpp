@@ -242,7 +242,7 @@ bool start_wait(lua_State* L, Runtime* rt, loop::Task* t, double timeout) {
   }
   w->watch = FdWatch::open(rt, w->epfd);  // closed in release()
   if (!w->watch || !w->watch->add_waiter(t, FdWatch::kRead)) return false;
-  rt->suspend(t, w->watch, timeout, true);
+  rt->suspend(t, w->watch, timeout, true, "select");
   return true;
 }
 
@@ -257,6 +257,12 @@ int select_k(lua_State* L, int status, lua_KContext ctx) {
       lua_pushstring(L, io_error(woke));
       return 3;
     }
+    if (woke == kIoTimeout) {
+      // Our own timeout or an enclosing deadline scope: one last look, then give up.
+      const int ready = poll_set(L, 0);
+      if (ready < 0) return luaL_error(L, "select failed");
+      return push_results(L, ready == 0 && lua_rawlen(L, kDirty) == 0);
+    }
   }
   for (;;) {
     const int ready = poll_set(L, 0);
@@ -266,11 +272,12 @@ int select_k(lua_State* L, int status, lua_KContext ctx) {
     if (left == 0.0) return push_results(L, true);
     loop::Task* t = rt->yieldable_task(L);
     if (!t) {
+      rt->warn_blocking(L);
       const int r = poll_set(L, loop::wait_ms(left));
       if (r < 0) return luaL_error(L, "select failed");
       return push_results(L, r == 0);
     }
-    if (start_wait(L, rt, t, left)) return lua_yieldk(L, 0, ctx, select_k);
+    if (start_wait(L, rt, t, left)) return Runtime::yield(L, ctx, select_k);
     // Could not watch the set: fall back to waiting in poll(2).
     release(static_cast<Wait*>(lua_touserdata(L, kWait)));
     const int r = poll_set(L, loop::wait_ms(left));

@@ -85,11 +85,15 @@ int poll_fd(int fd, int dir, const loop::Deadline& d) {
 
 }  // namespace
 
-int wait_fd(lua_State* L, Runtime* rt, Socket* s, int dir, const loop::Deadline& d) {
+int wait_fd(lua_State* L, Runtime* rt, Socket* s, int dir, const loop::Deadline& d,
+            const char* what) {
   if (d.never_wait()) return kIoTimeout;
   if (s->fd < 0) return kIoClosed;
   loop::Task* t = rt->yieldable_task(L);
-  if (!t) return poll_fd(s->fd, dir, d);
+  if (!t) {
+    rt->warn_blocking(L);
+    return poll_fd(s->fd, dir, d);
+  }
   const double left = d.remaining(Runtime::now());
   if (left == 0.0) return poll_fd(s->fd, dir, d);  // past the deadline: one last look
   if (!s->watch) {
@@ -105,7 +109,7 @@ int wait_fd(lua_State* L, Runtime* rt, Socket* s, int dir, const loop::Deadline&
       return kIoBusy;
     }
   }
-  rt->suspend(t, s->watch, left, true);
+  rt->suspend(t, s->watch, left, true, what, s->fd);
   return kYield;
 }
 

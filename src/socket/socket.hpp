@@ -68,6 +68,12 @@ struct Socket {
   Phase phase = Phase::kIdle;
 };
 
+// The start time of a call, for its Deadline. Without any timeout set nothing reads it, so the
+// clock is not asked.
+inline double call_start(const Socket* s) {
+  return (s->tm.block < 0.0 && s->tm.total < 0.0) ? 0.0 : loop::Runtime::now();
+}
+
 // Pushes a new socket object of class `cls` holding `fd` (may be -1).
 Socket* push_socket(lua_State* L, const char* cls, int fd, int family);
 
@@ -83,12 +89,13 @@ void close_socket(loop::Runtime* rt, Socket* s);
 void replace_fd(Socket* s, int fd, int family);
 void free_addresses(Socket* s);
 
-// Waits until the socket is ready for `dir` (FdWatch::kRead, kWrite, or both for connect),
-// within deadline `d`. In a task that can yield it registers the wait and returns kYield; in
-// any other context it blocks in poll(2). Otherwise returns kIoDone (ready: retry the call),
-// kIoTimeout, kIoBusy or an errno value.
+// Waits until the socket is ready for `dir` (FdWatch::kRead or kWrite) within deadline `d`; `what`
+// names the operation for async.status(). In a task that can yield it registers the wait and
+// returns kYield (the caller then returns Runtime::yield(...)); in any other context it blocks
+// in poll(2). Otherwise returns kIoDone (ready: retry the call), kIoTimeout, kIoBusy or an errno
+// value.
 [[nodiscard]] int wait_fd(lua_State* L, loop::Runtime* rt, Socket* s, int dir,
-                          const loop::Deadline& d);
+                          const loop::Deadline& d, const char* what);
 
 // After a yield: the I/O status the wake-up means (kIoDone to retry, timeout, closed, ...).
 [[nodiscard]] int resume_status(lua_State* L, loop::Runtime* rt);

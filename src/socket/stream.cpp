@@ -76,13 +76,19 @@ int fill(Runtime* rt, Socket* s) {
       if (static_cast<size_t>(n) < room && s->watch) s->watch->drained();
       return kIoDone;
     }
-    if (n == 0) return kIoClosed;
+    if (n == 0) {
+      if (s->buf.empty()) s->buf.release(rt->pool());
+      return kIoClosed;
+    }
     if (errno == EINTR) continue;
     const int err = errno;
     if (err == EAGAIN || err == EWOULDBLOCK) {
       if (s->watch) s->watch->drained();
+      // A connection waiting for data holds no receive memory.
+      if (s->buf.empty()) s->buf.release(rt->pool());
       return EAGAIN;
     }
+    if (s->buf.empty()) s->buf.release(rt->pool());
     return err;
   }
 }
@@ -108,8 +114,8 @@ int receive_k(lua_State* L, int status, lua_KContext ctx) {
       return receive_done(L, rt, s, Match{n, n, false});
     }
     if (err == EAGAIN) {
-      err = wait_fd(L, rt, s, FdWatch::kRead, d);
-      if (err == kYield) return lua_yieldk(L, 0, ctx, receive_k);
+      err = wait_fd(L, rt, s, FdWatch::kRead, d, "receive");
+      if (err == kYield) return Runtime::yield(L, ctx, receive_k);
     }
   }
   return receive_failed(L, rt, s, err);
@@ -140,8 +146,8 @@ int send_k(lua_State* L, int status, lua_KContext ctx) {
     if (errno == EINTR) continue;
     err = errno;
     if (err == EAGAIN || err == EWOULDBLOCK) {
-      err = wait_fd(L, rt, s, FdWatch::kWrite, d);
-      if (err == kYield) return lua_yieldk(L, 0, ctx, send_k);
+      err = wait_fd(L, rt, s, FdWatch::kWrite, d, "send");
+      if (err == kYield) return Runtime::yield(L, ctx, send_k);
     }
   }
   const auto last_sent = static_cast<lua_Number>(first - 1 + s->wr_done);
@@ -164,9 +170,15 @@ int stream_receive(lua_State* L, Socket* s) {
   size_t plen = 0;
   if (!lua_isnil(L, 3)) luaL_checklstring(L, 3, &plen);
   Pattern p;
-  if (lua_isnil(L, 2)) {
+  const int type = lua_type(L, 2);
+  size_t wlen = 0;
+  const char* word = type == LUA_TSTRING ? lua_tolstring(L, 2, &wlen) : nullptr;
+  // "*l", "l", "*a", "a" are words; only other strings may be numbers ("10").
+  const bool is_word = word && wlen > 0 && (word[0] == '*' || (word[0] >= 'a' && word[0] <= 'z') ||
+                                            (word[0] >= 'A' && word[0] <= 'Z'));
+  if (type == LUA_TNIL) {
     p = Pattern{PatternKind::kLine, 0};
-  } else if (lua_type(L, 2) == LUA_TNUMBER || lua_isnumber(L, 2)) {
+  } else if (!is_word && (type == LUA_TNUMBER || lua_isnumber(L, 2))) {
     const lua_Number n = lua_tonumber(L, 2);
     luaL_argcheck(L, n >= 0, 2, "invalid receive pattern");
     const auto wanted = static_cast<size_t>(n);
@@ -179,12 +191,10 @@ int stream_receive(lua_State* L, Socket* s) {
     }
     p = Pattern{PatternKind::kCount, wanted - plen};
   } else {
-    size_t len = 0;
-    const char* word = lua_tolstring(L, 2, &len);
-    luaL_argcheck(L, word && parse_pattern_word(word, len, &p), 2, "invalid receive pattern");
+    luaL_argcheck(L, is_word && parse_pattern_word(word, wlen, &p), 2, "invalid receive pattern");
   }
   s->matcher.reset(p);
-  s->rd_start = Runtime::now();
+  s->rd_start = call_start(s);
   return receive_k(L, LUA_OK, 0);
 }
 
@@ -201,7 +211,7 @@ int stream_send(lua_State* L, Socket* s) {
   lua_settop(L, 2);
   lua_pushinteger(L, first);
   lua_pushinteger(L, last);
-  s->wr_start = Runtime::now();
+  s->wr_start = call_start(s);
   s->wr_done = 0;
   return send_k(L, LUA_OK, 0);
 }
@@ -235,8 +245,8 @@ int accept_k(lua_State* L, int status, lua_KContext ctx) {
     }
     if (err == EAGAIN || err == EWOULDBLOCK || err == ECONNABORTED) {
       if (err != ECONNABORTED && s->watch) s->watch->drained();
-      err = wait_fd(L, rt, s, FdWatch::kRead, d);
-      if (err == kYield) return lua_yieldk(L, 0, 0, accept_k);
+      err = wait_fd(L, rt, s, FdWatch::kRead, d, "accept");
+      if (err == kYield) return Runtime::yield(L, 0, accept_k);
     }
   }
   return push_error(L, err);
@@ -247,7 +257,7 @@ int accept_k(lua_State* L, int status, lua_KContext ctx) {
 int stream_accept(lua_State* L, Socket* s, const char* client_class) {
   lua_settop(L, 1);
   lua_pushstring(L, client_class);
-  s->rd_start = Runtime::now();
+  s->rd_start = call_start(s);
   return accept_k(L, LUA_OK, 0);
 }
 

@@ -94,8 +94,8 @@ int connect_k(lua_State* L, int status, lua_KContext ctx) {
     } while (e == EINTR);
     if (e == EINPROGRESS || e == EAGAIN) {
       const loop::Deadline d(s->tm, s->wr_start);
-      e = wait_fd(L, rt, s, FdWatch::kWrite, d);
-      if (e == kYield) return lua_yieldk(L, 0, ctx, connect_k);
+      e = wait_fd(L, rt, s, FdWatch::kWrite, d, "connect");
+      if (e == kYield) return Runtime::yield(L, ctx, connect_k);
       if (e == kIoDone) {
         socklen_t elen = sizeof e;
         if (::getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &e, &elen) < 0) e = errno;

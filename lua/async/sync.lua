@@ -1,0 +1,299 @@
+-- async/sync.lua: synchronisation between tasks: lock, semaphore, queue (a bounded channel),
+-- event and condition. Waiters are served first come, first served; every wait takes an
+-- optional timeout and ends with nil, "cancelled" when its task is cancelled. A hand-over
+-- (unlock, release, put) goes only to a task that is still waiting, so a task that timed out
+-- or was cancelled never ends up holding a lock or an item it will not see.
+local core = require("socket.core")
+local waitlist = require("socket.async.waitlist")
+
+local async = core.async
+local wait, wake, current = async._wait, async._wake, async.current
+local error, setmetatable, select, type = error, setmetatable, select, type
+
+local M = {}
+
+local function me(what)
+  local t = current()
+  if not t then error(what .. " must be called from a task", 3) end
+  return t
+end
+
+-----------------------------------------------------------------------------------------------
+-- Lock: a mutex. lock:lock() returns the lock, whose __close unlocks it, so
+--   local guard <close> = assert(m:lock())
+-- releases it however the scope ends.
+-----------------------------------------------------------------------------------------------
+local Lock = {}
+Lock.__index = Lock
+
+function M.lock()
+  return setmetatable({ owner = nil, waiting = waitlist.new() }, Lock)
+end
+
+function Lock:lock(timeout)
+  local t = me("lock:lock")
+  if self.owner == nil then
+    self.owner = t
+    return self
+  end
+  if self.owner == t then error("lock:lock: this task already holds the lock", 2) end
+  self.waiting:push(t)
+  local ok, err = wait(timeout)
+  if ok then return self end  -- handed over by unlock
+  self.waiting:remove(t)
+  return nil, err
+end
+
+function Lock:trylock()
+  local t = me("lock:trylock")
+  if self.owner ~= nil then return nil, "locked" end
+  self.owner = t
+  return self
+end
+
+function Lock:unlock()
+  if self.owner ~= current() then error("lock:unlock: the lock is not held by this task", 2) end
+  while true do
+    local next_task = self.waiting:pop()
+    if not next_task then
+      self.owner = nil
+      return true
+    end
+    if wake(next_task) then
+      self.owner = next_task
+      return true
+    end
+  end
+end
+
+function Lock:locked() return self.owner ~= nil end
+
+Lock.__close = function(self)
+  if self.owner ~= nil and self.owner == current() then self:unlock() end
+end
+
+-----------------------------------------------------------------------------------------------
+-- Semaphore: `count` permits, handed out in arrival order.
+-----------------------------------------------------------------------------------------------
+local Semaphore = {}
+Semaphore.__index = Semaphore
+
+function M.semaphore(count)
+  count = count or 1
+  if type(count) ~= "number" or count < 0 then
+    error("bad argument #1 to 'semaphore' (non-negative number expected)", 2)
+  end
+  return setmetatable({ count = count, waiting = waitlist.new() }, Semaphore)
+end
+
+function Semaphore:acquire(timeout)
+  local t = me("semaphore:acquire")
+  if self.count > 0 and self.waiting:empty() then
+    self.count = self.count - 1
+    return true
+  end
+  self.waiting:push(t)
+  local ok, err = wait(timeout)
+  if ok then return true end
+  self.waiting:remove(t)
+  return nil, err
+end
+
+function Semaphore:release()
+  while true do
+    local next_task = self.waiting:pop()
+    if not next_task then
+      self.count = self.count + 1
+      return true
+    end
+    if wake(next_task) then return true end  -- the permit goes straight to it
+  end
+end
+
+function Semaphore:available() return self.count end
+
+-----------------------------------------------------------------------------------------------
+-- Queue: a channel of at most `capacity` items (0: every put waits for a get); items may not be
+-- nil. close() ends it: puts fail with "closed", gets drain what is left and then fail with
+-- "closed".
+--   for item in q:items() do ... end
+-----------------------------------------------------------------------------------------------
+local Queue = {}
+Queue.__index = Queue
+
+function M.queue(capacity)
+  capacity = capacity or math.huge
+  if type(capacity) ~= "number" or capacity < 0 then
+    error("bad argument #1 to 'queue' (non-negative number expected)", 2)
+  end
+  return setmetatable({
+    capacity = capacity, head = 1, tail = 0,
+    getters = waitlist.new(), putters = waitlist.new(),
+    given = {},    -- items handed to a waiting getter
+    offered = {},  -- items of waiting putters
+    closed = false,
+  }, Queue)
+end
+
+function Queue:length() return self.tail - self.head + 1 end
+
+function Queue:put(item, timeout)
+  if item == nil then error("bad argument #1 to 'put' (value expected)", 2) end
+  if self.closed then return nil, "closed" end
+  -- a waiting getter takes it directly
+  while true do
+    local g = self.getters:pop()
+    if not g then break end
+    self.given[g] = item
+    if wake(g) then return true end
+    self.given[g] = nil
+  end
+  if self:length() < self.capacity then
+    self.tail = self.tail + 1
+    self[self.tail] = item
+    return true
+  end
+  local t = me("queue:put")
+  self.offered[t] = item
+  self.putters:push(t)
+  local ok, err = wait(timeout)
+  local untaken = self.offered[t] ~= nil  -- a getter clears it when it takes the item
+  self.offered[t] = nil
+  if ok and not untaken then return true end
+  self.putters:remove(t)
+  if ok then return nil, "closed" end  -- woken by close()
+  return nil, err
+end
+
+-- Takes the item of the first waiting putter (waking it), or nil.
+local function take_offer(self)
+  while true do
+    local p = self.putters:pop()
+    if not p then return nil end
+    local item = self.offered[p]
+    self.offered[p] = nil
+    if wake(p) then return item end
+    self.offered[p] = item  -- it stopped waiting meanwhile: its put() cleans up
+  end
+end
+
+function Queue:get(timeout)
+  if self.head <= self.tail then
+    local item = self[self.head]
+    self[self.head] = nil
+    self.head = self.head + 1
+    local offer = take_offer(self)
+    if offer ~= nil then
+      self.tail = self.tail + 1
+      self[self.tail] = offer
+    end
+    return item
+  end
+  local offer = take_offer(self)
+  if offer ~= nil then return offer end
+  if self.closed then return nil, "closed" end
+  local t = me("queue:get")
+  self.getters:push(t)
+  local ok, err = wait(timeout)
+  local item = self.given[t]
+  self.given[t] = nil
+  if ok and item ~= nil then return item end
+  self.getters:remove(t)
+  if ok then return nil, "closed" end  -- woken by close()
+  return nil, err
+end
+
+function Queue:close()
+  if self.closed then return end
+  self.closed = true
+  while true do
+    local g = self.getters:pop()
+    if not g then break end
+    wake(g)
+  end
+  while true do
+    local p = self.putters:pop()
+    if not p then break end
+    wake(p)  -- its item stays offered, so its put() reports "closed"
+  end
+end
+
+function Queue:isclosed() return self.closed end
+
+-- Iterates over the items until the queue is closed and drained, or a get fails (timeout,
+-- cancelled).
+function Queue:items(timeout)
+  return function()
+    return (self:get(timeout))
+  end
+end
+
+-----------------------------------------------------------------------------------------------
+-- Event: a flag tasks can wait for.
+-----------------------------------------------------------------------------------------------
+local Event = {}
+Event.__index = Event
+
+function M.event()
+  return setmetatable({ flag = false, waiting = waitlist.new() }, Event)
+end
+
+function Event:set()
+  self.flag = true
+  while true do
+    local t = self.waiting:pop()
+    if not t then break end
+    wake(t)
+  end
+end
+
+function Event:clear() self.flag = false end
+function Event:isset() return self.flag end
+
+function Event:wait(timeout)
+  if self.flag then return true end
+  local t = me("event:wait")
+  self.waiting:push(t)
+  local ok, err = wait(timeout)
+  if ok then return true end
+  self.waiting:remove(t)
+  return nil, err
+end
+
+-----------------------------------------------------------------------------------------------
+-- Condition: wait until signalled (no lock needed: tasks only switch where they wait).
+-----------------------------------------------------------------------------------------------
+local Condition = {}
+Condition.__index = Condition
+
+function M.condition()
+  return setmetatable({ waiting = waitlist.new() }, Condition)
+end
+
+function Condition:wait(timeout)
+  local t = me("condition:wait")
+  self.waiting:push(t)
+  local ok, err = wait(timeout)
+  if ok then return true end
+  self.waiting:remove(t)
+  return nil, err
+end
+
+function Condition:signal()
+  while true do
+    local t = self.waiting:pop()
+    if not t then return false end
+    if wake(t) then return true end
+  end
+end
+
+function Condition:broadcast()
+  local n = 0
+  while true do
+    local t = self.waiting:pop()
+    if not t then return n end
+    if wake(t) then n = n + 1 end
+  end
+end
+
+return M
