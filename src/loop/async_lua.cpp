@@ -265,7 +265,8 @@ void describe(lua_State* L, Runtime* rt, Task* t, uint64_t now) {
       }
       lua_setfield(L, -2, "waiting_for");
     }
-    lua_pushnumber(L, static_cast<double>(now - t->wait_since) * 1e-9);
+    const uint64_t since = uv_now(rt->loop());
+    lua_pushnumber(L, since > t->wait_since ? static_cast<double>(since - t->wait_since) * 1e-3 : 0.0);
     lua_setfield(L, -2, "waited");
   }
   if (t->cancelled) {

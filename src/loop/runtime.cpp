@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <new>
 
 namespace uvs::loop {
@@ -22,6 +23,14 @@ Task* untag(void* p) {
 }
 
 const char kPassthrough = 0;  // its address is the pass-through marker
+
+// A cheap monotonic clock (no system call, a few milliseconds of resolution) for the watchdog,
+// which times every resume.
+uint64_t coarse_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
 
 }  // namespace
 
@@ -120,9 +129,11 @@ Task* Runtime::yieldable_task(lua_State* L) const {
 void* Runtime::passthrough_marker() { return const_cast<char*>(&kPassthrough); }
 
 int Runtime::yield(lua_State* L, lua_KContext ctx, lua_KFunction k) {
-  // Called right after suspend(); the task the wait belongs to is task_of(L).
-  Runtime* rt = Runtime::of(L);
-  Task* t = rt->task_of(L);
+  // Called right after suspend(); the task the wait belongs to is task_of(L). The common case,
+  // a task's own coroutine, is read straight from the extra space.
+  void* x = *extraspace_slot(L);
+  if (x && !tagged(x) && static_cast<Task*>(x)->co == L) return lua_yieldk(L, 0, ctx, k);
+  Task* t = Runtime::of(L)->task_of(L);
   if (t && t->co != L) {
     lua_pushlightuserdata(L, passthrough_marker());
     return lua_yieldk(L, 1, ctx, k);
@@ -217,14 +228,13 @@ void Runtime::push_ready(Task* t) {
 
 void Runtime::suspend(Task* t, WaitSource* src, double timeout, bool external, const char* what,
                       int fd) {
-  const uint64_t now = uv_hrtime();
   t->state = TaskState::kWaiting;
   t->wake = Wake::kNone;
   t->source = src;
   t->clamped = false;
   t->wait_what = what;
   t->wait_fd = fd;
-  t->wait_since = now;
+  t->wait_since = uv_now(&loop_);  // the loop's cached clock: no system call per wait
   t->external = false;
   if (t->cancelled) {
     // Cancellation is sticky: the wait ends at once, and the caller reports "cancelled".
@@ -233,6 +243,7 @@ void Runtime::suspend(Task* t, WaitSource* src, double timeout, bool external, c
   }
   uint64_t span = 0;
   bool timed = false;
+  const uint64_t now = (timeout >= 0.0 || t->deadline) ? uv_hrtime() : 0;
   if (timeout >= 0.0) {
     const double ns = std::ceil(timeout * 1e9);
     span = ns >= 1.8e19 ? UINT64_MAX / 2 : static_cast<uint64_t>(ns);
@@ -379,9 +390,9 @@ void Runtime::resume(lua_State* L, Task* t) {
   t->nargs = 0;
   int nres = 0;
   current_ = t;
-  const uint64_t start = uv_hrtime();
+  const uint64_t start = coarse_ns();
   const int status = lua_resume(t->co, L, nargs, &nres);
-  const uint64_t ran = uv_hrtime() - start;
+  const uint64_t ran = coarse_ns() - start;
   current_ = nullptr;
   if (ran > max_lag_) max_lag_ = ran;
   if (watchdog_ns_ && ran > watchdog_ns_) {
@@ -657,7 +668,10 @@ bool FdWatch::add_waiter(Task* t, int dir) {
 
 void FdWatch::detach(Task* t) {
   // Interest stays armed; the next readiness report without a waiter disarms it.
-  if (reader_ == t) reader_ = nullptr;
+  if (reader_ == t) {
+    reader_ = nullptr;
+    prefetch_ = nullptr;
+  }
   if (writer_ == t) writer_ = nullptr;
 }
 
@@ -672,6 +686,7 @@ void FdWatch::on_poll(uv_poll_t* h, int status, int events) {
   if (events & kRead) {
     w->readable_ = true;
     if (w->reader_) {
+      if (w->prefetch_ && status >= 0) w->prefetch_(w->rt_, w->prefetch_ctx_);
       w->rt_->wake(w->reader_, Wake::kReady);  // detaches it from both directions
       w->woke_in_ = w->rt_->iteration();
     } else if (w->woke_in_ != w->rt_->iteration()) {

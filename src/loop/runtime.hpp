@@ -71,7 +71,7 @@ struct Task : HeapNode, WaitSource {
   void* pending = nullptr;  // an operation object owned by the wait (e.g. a lookup job)
   uint64_t id = 0;
   uint64_t deadline = 0;     // deadline scope in force (monotonic ns), 0 for none
-  uint64_t wait_since = 0;   // when the current wait began (monotonic ns)
+  uint64_t wait_since = 0;   // when the current wait began (loop time, ms)
   const char* wait_what = nullptr;  // what the current wait is for, for status()
   int wait_fd = -1;                 // the descriptor it waits on, if any
 
@@ -108,6 +108,11 @@ class FdWatch final : public WaitSource {
  public:
   static constexpr int kRead = UV_READABLE;
   static constexpr int kWrite = UV_WRITABLE;
+  // Reads what a readiness report announced into the waiting reader's buffer, from the poll
+  // callback. Reading there drains the socket, so that libuv, which polls several times per
+  // loop iteration when many sockets are ready, does not report it again and again before the
+  // woken task gets to run (level-triggered polling would). Must not call Lua.
+  using Prefetch = void (*)(Runtime* rt, void* ctx);
 
   [[nodiscard]] static FdWatch* open(Runtime* rt, int fd);
   // Wakes any waiter with Wake::kClosed and releases the handle (freed in on_close).
@@ -115,6 +120,11 @@ class FdWatch final : public WaitSource {
   // Makes `t` wait until the descriptor is ready in direction `dir`. Returns false if another
   // task already waits in that direction.
   [[nodiscard]] bool add_waiter(Task* t, int dir);
+  // Sets what to do for the current reader when its socket becomes readable (until it wakes).
+  void set_prefetch(Prefetch fn, void* ctx) {
+    prefetch_ = fn;
+    prefetch_ctx_ = ctx;
+  }
   void detach(Task* t) override;
   // False only while the descriptor is watched for reading and nothing arrived since the last
   // read came back short: a receive can then wait at once instead of calling recv() in vain.
@@ -132,6 +142,8 @@ class FdWatch final : public WaitSource {
   Runtime* rt_ = nullptr;
   Task* reader_ = nullptr;
   Task* writer_ = nullptr;
+  Prefetch prefetch_ = nullptr;
+  void* prefetch_ctx_ = nullptr;
   int fd_ = -1;
   int armed_ = 0;
   bool readable_ = true;

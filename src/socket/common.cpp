@@ -20,8 +20,8 @@ int common_close(lua_State* L, Socket* s) {
 }
 
 int common_gc(lua_State* L) {
-  if (!lua::class_id(L, 1, sizeof(Socket))) return 0;
-  auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
+  Socket* s = test_socket(L, 1, kAnySocket);
+  if (!s) return 0;
   Runtime* rt = Runtime::of(L);
   if (!rt) {
     // The runtime is gone (the state is closing and finalized it): the descriptor is all that
@@ -49,6 +49,7 @@ int common_setfd(lua_State* L, Socket* s) {
   // The old descriptor is handed over, not closed (LuaSec takes it this way): stop watching it.
   drop_watch(s);
   s->fd = fd;
+  s->pending = 0;
   return 0;
 }
 

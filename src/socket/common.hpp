@@ -8,8 +8,12 @@
 
 namespace uvs::socket {
 
+// The socket at `idx` if its class is in `mask`; otherwise raises LuaSocket's
+// "<expected> expected" argument error.
 inline Socket* check_socket(lua_State* L, int idx, uint32_t mask, const char* expected) {
-  return static_cast<Socket*>(lua::check_class(L, idx, mask, sizeof(Socket), expected));
+  Socket* s = test_socket(L, idx, mask);
+  if (!s) lua::class_error(L, idx, expected);
+  return s;
 }
 
 int common_close(lua_State* L, Socket* s);

@@ -45,8 +45,8 @@ int push_sender(lua_State* L, Sender from, const sockaddr_storage& addr, socklen
 }
 
 int receive_k(lua_State* L, int status, lua_KContext ctx) {
-  Runtime* rt = Runtime::of(L);
   auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
+  Runtime* rt = s->rt;
   const auto from = static_cast<Sender>(ctx);
   const auto size = static_cast<size_t>(lua_tointeger(L, 2));
   int err = status == LUA_YIELD ? resume_status(L, rt) : kIoDone;
@@ -90,8 +90,8 @@ int receive_k(lua_State* L, int status, lua_KContext ctx) {
 // Stack: sock, datagram [, destination address userdata]. Without a destination the datagram
 // goes to the connected peer.
 int send_k(lua_State* L, int status, lua_KContext ctx) {
-  Runtime* rt = Runtime::of(L);
   auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
+  Runtime* rt = s->rt;
   size_t len = 0;
   const char* data = lua_tolstring(L, 2, &len);
   int err = status == LUA_YIELD ? resume_status(L, rt) : kIoDone;

@@ -31,7 +31,7 @@ int handshake_result(Socket* s) {
 // Stack: sock, address, port, class. Pushes the results of connect.
 int connect_finish(lua_State* L, Socket* s, lua_KContext ctx, const char* err) {
   free_addresses(s);
-  if (!err || (ctx & kAlways)) lua::set_class(L, 1, lua_tostring(L, 4));
+  if (!err || (ctx & kAlways)) set_class(L, 1, lua_tostring(L, 4));
   if (err) {
     lua_pushnil(L);
     lua_pushstring(L, err);
@@ -41,8 +41,8 @@ int connect_finish(lua_State* L, Socket* s, lua_KContext ctx, const char* err) {
 }
 
 int connect_k(lua_State* L, int status, lua_KContext ctx) {
-  Runtime* rt = Runtime::of(L);
   auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
+  Runtime* rt = s->rt;
   const int socktype = static_cast<int>(ctx & 0xff);
   int woke = status == LUA_YIELD ? resume_status(L, rt) : kIoDone;
   // Back from waiting for a handshake (rather than for the lookup, or not back at all).
@@ -105,8 +105,8 @@ int connect_k(lua_State* L, int status, lua_KContext ctx) {
 // Stack: sock, address, port. Binds to the first resolved address that works.
 int bind_k(lua_State* L, int status, lua_KContext ctx) {
   (void)status;
-  Runtime* rt = Runtime::of(L);
   auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
+  Runtime* rt = s->rt;
   const char* host = lua_tostring(L, 2);
   if (std::strcmp(host, "*") == 0) host = nullptr;
   bool waiting = s->phase == Phase::kResolving;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <new>
 
 #include "socket/errors.hpp"
@@ -15,14 +16,51 @@ namespace uvs::socket {
 using loop::FdWatch;
 using loop::Runtime;
 
+namespace {
+
+struct ClassName {
+  const char* name;
+  uint32_t bit;
+};
+const ClassName kClassNames[] = {
+    {"tcp{master}", kTcpMaster},
+    {"tcp{client}", kTcpClient},
+    {"tcp{server}", kTcpServer},
+    {"udp{unconnected}", kUdpUnconnected},
+    {"udp{connected}", kUdpConnected},
+    {"unixstream{master}", kUnixStreamMaster},
+    {"unixstream{client}", kUnixStreamClient},
+    {"unixstream{server}", kUnixStreamServer},
+    {"unixdgram{unconnected}", kUnixDgramUnconnected},
+    {"unixdgram{connected}", kUnixDgramConnected},
+};
+
+uint32_t class_bit(const char* cls) {
+  for (const ClassName& c : kClassNames) {
+    if (std::strcmp(c.name, cls) == 0) return c.bit;
+  }
+  return 0;
+}
+
+}  // namespace
+
 Socket* push_socket(lua_State* L, const char* cls, int fd, int family) {
   auto* s = static_cast<Socket*>(lua_newuserdatauv(L, sizeof(Socket), 0));
   new (s) Socket();
+  s->rt = Runtime::of(L);
   s->fd = fd;
   s->family = family;
+  s->cls = class_bit(cls);
   s->birthday = Runtime::now();
   luaL_setmetatable(L, cls);
   return s;
+}
+
+void set_class(lua_State* L, int idx, const char* cls) {
+  idx = lua_absindex(L, idx);
+  static_cast<Socket*>(lua_touserdata(L, idx))->cls = class_bit(cls);
+  luaL_getmetatable(L, cls);
+  lua_setmetatable(L, idx);
 }
 
 int open_fd(int family, int type, int protocol, int* fd) {
@@ -56,6 +94,7 @@ void close_socket(Runtime* rt, Socket* s) {
     s->fd = -1;
   }
   if (rt) s->buf.release(rt->pool());
+  s->pending = 0;
   free_addresses(s);
 }
 
@@ -86,7 +125,7 @@ int poll_fd(int fd, int dir, const loop::Deadline& d) {
 }  // namespace
 
 int wait_fd(lua_State* L, Runtime* rt, Socket* s, int dir, const loop::Deadline& d,
-            const char* what) {
+            const char* what, FdWatch::Prefetch prefetch) {
   if (d.never_wait()) return kIoTimeout;
   if (s->fd < 0) return kIoClosed;
   loop::Task* t = rt->yieldable_task(L);
@@ -102,6 +141,7 @@ int wait_fd(lua_State* L, Runtime* rt, Socket* s, int dir, const loop::Deadline&
   }
   if (dir & FdWatch::kRead) {
     if (!s->watch->add_waiter(t, FdWatch::kRead)) return kIoBusy;
+    s->watch->set_prefetch(prefetch, s);
   }
   if (dir & FdWatch::kWrite) {
     if (!s->watch->add_waiter(t, FdWatch::kWrite)) {

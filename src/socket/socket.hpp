@@ -50,7 +50,14 @@ constexpr int kYield = -100;
 // What a connect/bind call is doing between a yield and its resumption.
 enum class Phase : uint8_t { kIdle, kResolving, kConnecting };
 
+// Every Socket starts with this value, so that a userdata can be recognised as one without a
+// metatable lookup (its size is checked too).
+constexpr uint32_t kSocketMagic = 0x75767363;  // "uvsc"
+
 struct Socket {
+  uint32_t magic = kSocketMagic;
+  uint32_t cls = 0;  // the ClassBits bit of the object's current class
+  loop::Runtime* rt = nullptr;  // the runtime that created it (lives longer than any socket)
   int fd = -1;
   int family = AF_UNSPEC;
   loop::Timeouts tm;
@@ -58,11 +65,14 @@ struct Socket {
   Matcher matcher;
   double rd_start = 0.0;  // start of the receive/accept in progress (monotonic seconds)
   double wr_start = 0.0;  // start of the send/connect in progress
+  size_t wr_first = 0;    // the send in progress: offset of its first byte in the string
+  size_t wr_count = 0;    // the send in progress: bytes to send
   size_t wr_done = 0;     // bytes written by the send in progress
   double received = 0.0;  // getstats: bytes handed to the caller
   double sent = 0.0;      // getstats: bytes sent
   double birthday = 0.0;  // getstats: creation time (monotonic seconds)
   loop::FdWatch* watch = nullptr;
+  int pending = 0;  // what a read in the poll callback met (end of stream, an error) for receive
   addrinfo* ai = nullptr;       // connect: the addresses being tried (freed by free_addresses)
   addrinfo* ai_next = nullptr;  // connect: the address tried now
   Phase phase = Phase::kIdle;
@@ -76,6 +86,19 @@ inline double call_start(const Socket* s) {
 
 // Pushes a new socket object of class `cls` holding `fd` (may be -1).
 Socket* push_socket(lua_State* L, const char* cls, int fd, int family);
+
+// The socket at `idx` if it is one whose class is in `mask`, else nullptr. No Lua call, no
+// metatable lookup: the cost of every method's argument check.
+inline Socket* test_socket(lua_State* L, int idx, uint32_t mask) {
+  auto* s = static_cast<Socket*>(lua_touserdata(L, idx));
+  if (s && lua_rawlen(L, idx) == sizeof(Socket) && s->magic == kSocketMagic && (s->cls & mask)) {
+    return s;
+  }
+  return nullptr;
+}
+
+// Changes the class of the socket at `idx` (metatable and class bit), by class name.
+void set_class(lua_State* L, int idx, const char* cls);
 
 // Creates a non-blocking, close-on-exec descriptor; IPv6 sockets get IPV6_V6ONLY as in
 // LuaSocket. Returns 0 or an errno value.
@@ -95,7 +118,8 @@ void free_addresses(Socket* s);
 // in poll(2). Otherwise returns kIoDone (ready: retry the call), kIoTimeout, kIoBusy or an errno
 // value.
 [[nodiscard]] int wait_fd(lua_State* L, loop::Runtime* rt, Socket* s, int dir,
-                          const loop::Deadline& d, const char* what);
+                          const loop::Deadline& d, const char* what,
+                          loop::FdWatch::Prefetch prefetch = nullptr);
 
 // After a yield: the I/O status the wake-up means (kIoDone to retry, timeout, closed, ...).
 [[nodiscard]] int resume_status(lua_State* L, loop::Runtime* rt);

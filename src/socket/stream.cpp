@@ -93,9 +93,18 @@ int fill(Runtime* rt, Socket* s) {
   }
 }
 
+// The poll callback's read for a waiting receive (FdWatch::Prefetch). What it cannot return
+// (end of stream, an error) waits in s->pending for the receive to report.
+void prefetch(Runtime* rt, void* ctx) {
+  auto* s = static_cast<Socket*>(ctx);
+  if (s->fd < 0 || s->pending) return;
+  const int err = fill(rt, s);
+  if (err != kIoDone && err != EAGAIN) s->pending = err;
+}
+
 int receive_k(lua_State* L, int status, lua_KContext ctx) {
-  Runtime* rt = Runtime::of(L);
   auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
+  Runtime* rt = s->rt;
   int err = status == LUA_YIELD ? resume_status(L, rt) : kIoDone;
   const loop::Deadline d(s->tm, s->rd_start);
   while (err == kIoDone) {
@@ -107,14 +116,19 @@ int receive_k(lua_State* L, int status, lua_KContext ctx) {
     }
     // In a task whose previous read drained the socket, wait at once: the watcher reports new
     // data, so the recv() that would fail with EAGAIN is saved.
-    const bool skip = s->watch && !s->watch->maybe_readable() && rt->yieldable_task(L);
-    err = skip ? EAGAIN : fill(rt, s);
+    if (s->pending) {
+      err = s->pending;
+      s->pending = 0;
+    } else {
+      const bool skip = s->watch && !s->watch->maybe_readable() && rt->yieldable_task(L);
+      err = skip ? EAGAIN : fill(rt, s);
+    }
     if (err == kIoClosed && s->matcher.done_at_eof(s->buf.size())) {
       const size_t n = s->buf.size();
       return receive_done(L, rt, s, Match{n, n, false});
     }
     if (err == EAGAIN) {
-      err = wait_fd(L, rt, s, FdWatch::kRead, d, "receive");
+      err = wait_fd(L, rt, s, FdWatch::kRead, d, "receive", prefetch);
       if (err == kYield) return Runtime::yield(L, ctx, receive_k);
     }
   }
@@ -122,13 +136,10 @@ int receive_k(lua_State* L, int status, lua_KContext ctx) {
 }
 
 int send_k(lua_State* L, int status, lua_KContext ctx) {
-  Runtime* rt = Runtime::of(L);
   auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
-  size_t size = 0;
-  const char* data = lua_tolstring(L, 2, &size);
-  const auto first = static_cast<size_t>(lua_tointeger(L, 3));  // 1-based, >= 1
-  const auto last = static_cast<size_t>(lua_tointeger(L, 4));   // <= size
-  const size_t count = first <= last ? last - first + 1 : 0;
+  Runtime* rt = s->rt;
+  const char* data = lua_tostring(L, 2) + s->wr_first;
+  const size_t count = s->wr_count;
   int err = status == LUA_YIELD ? resume_status(L, rt) : kIoDone;
   const loop::Deadline d(s->tm, s->wr_start);
   while (err == kIoDone && s->wr_done < count) {
@@ -136,8 +147,7 @@ int send_k(lua_State* L, int status, lua_KContext ctx) {
       err = kIoClosed;
       break;
     }
-    const ssize_t n = ::send(s->fd, data + first - 1 + s->wr_done, count - s->wr_done,
-                             MSG_NOSIGNAL);
+    const ssize_t n = ::send(s->fd, data + s->wr_done, count - s->wr_done, MSG_NOSIGNAL);
     if (n >= 0) {
       s->wr_done += static_cast<size_t>(n);
       s->sent += static_cast<double>(n);
@@ -150,7 +160,7 @@ int send_k(lua_State* L, int status, lua_KContext ctx) {
       if (err == kYield) return Runtime::yield(L, ctx, send_k);
     }
   }
-  const auto last_sent = static_cast<lua_Number>(first - 1 + s->wr_done);
+  const auto last_sent = static_cast<lua_Number>(s->wr_first + s->wr_done);
   if (err != kIoDone) {
     lua_pushnil(L);
     lua_pushstring(L, io_error(err));
@@ -202,15 +212,19 @@ int stream_send(lua_State* L, Socket* s) {
   size_t size = 0;
   luaL_checklstring(L, 2, &size);
   const auto len = static_cast<lua_Integer>(size);
-  auto first = static_cast<lua_Integer>(luaL_optnumber(L, 3, 1));
-  auto last = static_cast<lua_Integer>(luaL_optnumber(L, 4, -1));
-  if (first < 0) first = len + first + 1;
-  if (last < 0) last = len + last + 1;
-  if (first < 1) first = 1;
-  if (last > len) last = len;
-  lua_settop(L, 2);
-  lua_pushinteger(L, first);
-  lua_pushinteger(L, last);
+  lua_Integer first = 1;
+  lua_Integer last = len;
+  if (lua_gettop(L) > 2) {
+    first = static_cast<lua_Integer>(luaL_optnumber(L, 3, 1));
+    last = static_cast<lua_Integer>(luaL_optnumber(L, 4, -1));
+    if (first < 0) first = len + first + 1;
+    if (last < 0) last = len + last + 1;
+    if (first < 1) first = 1;
+    if (last > len) last = len;
+  }
+  // The range lives in the socket, and the string stays at index 2 while the call waits.
+  s->wr_first = static_cast<size_t>(first - 1);
+  s->wr_count = first <= last ? static_cast<size_t>(last - first + 1) : 0;
   s->wr_start = call_start(s);
   s->wr_done = 0;
   return send_k(L, LUA_OK, 0);
@@ -219,8 +233,8 @@ int stream_send(lua_State* L, Socket* s) {
 namespace {
 
 int accept_k(lua_State* L, int status, lua_KContext ctx) {
-  Runtime* rt = Runtime::of(L);
   auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
+  Runtime* rt = s->rt;
   const char* client_class = lua_tostring(L, 2);  // pushed by stream_accept
   (void)ctx;
   int err = status == LUA_YIELD ? resume_status(L, rt) : kIoDone;

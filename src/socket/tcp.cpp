@@ -50,7 +50,7 @@ int tcp_listen(lua_State* L) {
     lua_pushstring(L, io_error(errno));
     return 2;
   }
-  lua::set_class(L, 1, kServer);
+  set_class(L, 1, kServer);
   return push_ok(L);
 }
 
@@ -126,9 +126,9 @@ const luaL_Reg kMetamethods[] = {
 const char* const kGroups[] = {"tcp{any}", "select{able}", nullptr};
 
 const lua::ClassSpec kClasses[] = {
-    {kMaster, kTcpMaster, kGroups},
-    {kClient, kTcpClient, kGroups},
-    {kServer, kTcpServer, kGroups},
+    {kMaster, kGroups},
+    {kClient, kGroups},
+    {kServer, kGroups},
 };
 
 // socket.tcp(), tcp4(), tcp6(): a master object; tcp() creates its descriptor on first use.

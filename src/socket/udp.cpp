@@ -84,7 +84,7 @@ int udp_setpeername(lua_State* L) {
       (void)::connect(s->fd, reinterpret_cast<sockaddr*>(&none),
                       s->family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
     }
-    lua::set_class(L, 1, kUnconnected);
+    set_class(L, 1, kUnconnected);
     return push_ok(L);
   }
   return inet_connect(L, s, SOCK_DGRAM, kConnected, false);
@@ -139,8 +139,8 @@ const luaL_Reg kMetamethods[] = {
 const char* const kGroups[] = {"udp{any}", "select{able}", nullptr};
 
 const lua::ClassSpec kClasses[] = {
-    {kUnconnected, kUdpUnconnected, kGroups},
-    {kConnected, kUdpConnected, kGroups},
+    {kUnconnected, kGroups},
+    {kConnected, kGroups},
 };
 
 int create(lua_State* L, int family) {

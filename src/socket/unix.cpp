@@ -77,8 +77,8 @@ int do_bind(lua_State* L, Socket* s) {
 
 // Stack: sock, path, address userdata, connected class name.
 int connect_k(lua_State* L, int status, lua_KContext ctx) {
-  Runtime* rt = Runtime::of(L);
   auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
+  Runtime* rt = s->rt;
   int e = kIoDone;
   if (status == LUA_YIELD) {
     e = resume_status(L, rt);
@@ -103,7 +103,7 @@ int connect_k(lua_State* L, int status, lua_KContext ctx) {
     }
   }
   if (e != 0) return push_error(L, e);
-  lua::set_class(L, 1, lua_tostring(L, 4));
+  set_class(L, 1, lua_tostring(L, 4));
   return push_ok(L);
 }
 
@@ -137,7 +137,7 @@ int us_listen(lua_State* L) {
   Socket* s = stream_master(L);
   const auto backlog = static_cast<int>(luaL_optnumber(L, 2, SOMAXCONN));
   if (::listen(s->fd, backlog) < 0) return push_error(L, errno);
-  lua::set_class(L, 1, kStreamServer);
+  set_class(L, 1, kStreamServer);
   return push_ok(L);
 }
 int us_receive(lua_State* L) { return stream_receive(L, stream_client(L)); }
@@ -258,13 +258,13 @@ const char* const kStreamGroups[] = {"unixstream{any}", "select{able}", nullptr}
 const char* const kDgramGroups[] = {"unixdgram{any}", "select{able}", nullptr};
 
 const lua::ClassSpec kStreamClasses[] = {
-    {kStreamMaster, kUnixStreamMaster, kStreamGroups},
-    {kStreamClient, kUnixStreamClient, kStreamGroups},
-    {kStreamServer, kUnixStreamServer, kStreamGroups},
+    {kStreamMaster, kStreamGroups},
+    {kStreamClient, kStreamGroups},
+    {kStreamServer, kStreamGroups},
 };
 const lua::ClassSpec kDgramClasses[] = {
-    {kDgramUnconnected, kUnixDgramUnconnected, kDgramGroups},
-    {kDgramConnected, kUnixDgramConnected, kDgramGroups},
+    {kDgramUnconnected, kDgramGroups},
+    {kDgramConnected, kDgramGroups},
 };
 
 int create(lua_State* L, const char* cls, int type) {
