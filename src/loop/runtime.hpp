@@ -184,6 +184,9 @@ class Runtime {
 
   uv_loop_t* loop() { return &loop_; }
   socket::BufferPool& pool() { return pool_; }
+  // A scratch area for reads made in libuv callbacks (never held across a callback).
+  static constexpr size_t kScratchSize = 65536;
+  char* scratch() { return scratch_; }
   [[nodiscard]] bool running() const { return running_; }
   [[nodiscard]] bool closing() const { return closing_; }
   [[nodiscard]] uint64_t iteration() const { return iteration_; }
@@ -315,6 +318,7 @@ class Runtime {
   std::unordered_map<lua_State*, void*> task_map_;
   std::unordered_map<int, SignalWatch*> signals_;  // freed in shutdown()
   socket::BufferPool pool_;
+  char scratch_[kScratchSize];
   friend class FdWatch;
   friend class Job;
   friend struct Task;

@@ -47,7 +47,7 @@ char* BufferPool::take(size_t min_size, size_t* cap) {
 void BufferPool::give(char* block, size_t cap) {
   if (!block) return;
   const int c = class_of(cap);
-  if (c < 0 || cached_bytes_ + cap > kMaxCachedBytes) {
+  if (c < 0 || cached_bytes_ + cap > kMaxCachedBytes || free_[c].size() >= kMaxCachedBlocks) {
     std::free(block);
     return;
   }

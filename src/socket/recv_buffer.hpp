@@ -4,8 +4,10 @@
 // A connection holds storage only while it has unread bytes: when a receive drains the buffer,
 // the block goes back to a per-loop pool, so ten thousand idle connections hold no receive
 // memory, and a busy connection takes the same block back on its next read without calling
-// malloc. Blocks come in power-of-two size classes (8 KiB up to 1 MiB) so that large receives
-// (receive(65536), "*a") are pooled too; anything larger goes straight to the C allocator.
+// malloc. Blocks come in power-of-two size classes, from 256 bytes (a short message read ahead
+// for a waiting task costs only that) up to 1 MiB (large receives such as receive(65536) or "*a"
+// are pooled too); anything larger goes straight to the C allocator. The pool keeps at most
+// kMaxCachedBytes, so a burst does not leave memory parked in it.
 #pragma once
 
 #include <cstddef>
@@ -16,9 +18,11 @@ namespace uvs::socket {
 
 class BufferPool {
  public:
-  static constexpr size_t kMinBlock = 8192;
-  static constexpr int kClasses = 8;                    // 8 KiB .. 1 MiB
-  static constexpr size_t kMaxCachedBytes = 8u << 20;  // bytes kept in free lists in total
+  static constexpr size_t kMinBlock = 256;
+  static constexpr int kClasses = 13;                   // 256 bytes .. 1 MiB
+  static constexpr size_t kMaxCachedBytes = 2u << 20;  // bytes kept in free lists in total
+  static constexpr size_t kMaxCachedBlocks = 64;       // blocks kept per size class
+  static constexpr size_t kReadChunk = 8192;            // room offered to a plain recv()
 
   BufferPool() = default;
   BufferPool(const BufferPool&) = delete;
