@@ -52,6 +52,24 @@ describe("examples", function()
     assert.matches("50/50 clients echoed", out)
   end)
 
+  it("chat_server.lua relays every line to every other client", function()
+    local ok, out = run(lua .. " " .. example("chat_server.lua") .. " --check 20")
+    assert.is_true(ok, out)
+    assert.matches("20/20 clients heard every other client", out)
+  end)
+
+  it("port_scanner.lua finds the open ports with a concurrency limit", function()
+    local ok, out = run(lua .. " " .. example("port_scanner.lua") .. " --check")
+    assert.is_true(ok, out)
+    assert.matches("scanned %d+ ports", out)
+  end)
+
+  it("graceful_shutdown.lua finishes quick requests and cuts off slow ones on SIGTERM", function()
+    local ok, out = run(lua .. " " .. example("graceful_shutdown.lua") .. " --check")
+    assert.is_true(ok, out)
+    assert.matches("quick request: done 2, slow request: interrupted", out)
+  end)
+
   it("covers every file in examples/", function()
     local p = assert(io.popen("ls \"${UVSOCKET_SOURCE_DIR:-.}\"/examples"))
     for name in p:lines() do
