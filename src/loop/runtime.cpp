@@ -1,6 +1,7 @@
 // runtime.cpp: see runtime.hpp. Layer: loop.
 #include "loop/runtime.hpp"
 
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -23,6 +24,11 @@ Task* untag(void* p) {
 }
 
 const char kPassthrough = 0;  // its address is the pass-through marker
+
+// Set once any runtime in the process finds the main thread's extra space in use (or not
+// zeroed: Lua does not initialise it) and so keeps tasks in a map: the extra space of a thread
+// may then hold anything, and must not be read as a task pointer without the runtime's say.
+std::atomic<bool> g_extraspace_untrusted{false};
 
 // A cheap monotonic clock (no system call, a few milliseconds of resolution) for the watchdog,
 // which times every resume.
@@ -63,6 +69,7 @@ Runtime* Runtime::create(lua_State* L) {
   // back to a map.
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
   rt->use_map_ = *extraspace_slot(lua_tothread(L, -1)) != nullptr;
+  if (rt->use_map_) g_extraspace_untrusted = true;
   rt->onerror_ref_ = LUA_NOREF;
   lua_pop(L, 1);
   *box = rt;
@@ -131,8 +138,10 @@ void* Runtime::passthrough_marker() { return const_cast<char*>(&kPassthrough); }
 int Runtime::yield(lua_State* L, lua_KContext ctx, lua_KFunction k) {
   // Called right after suspend(); the task the wait belongs to is task_of(L). The common case,
   // a task's own coroutine, is read straight from the extra space.
-  void* x = *extraspace_slot(L);
-  if (x && !tagged(x) && static_cast<Task*>(x)->co == L) return lua_yieldk(L, 0, ctx, k);
+  if (!g_extraspace_untrusted.load(std::memory_order_relaxed)) {
+    void* x = *extraspace_slot(L);
+    if (x && !tagged(x) && static_cast<Task*>(x)->co == L) return lua_yieldk(L, 0, ctx, k);
+  }
   Task* t = Runtime::of(L)->task_of(L);
   if (t && t->co != L) {
     lua_pushlightuserdata(L, passthrough_marker());
