@@ -18,6 +18,16 @@ local function me(what)
   return t
 end
 
+-- Parks task `t` on `list` until a hand-over wakes it (true), or its timeout or cancellation
+-- ends the wait (nil, err; it is then off the list).
+local function park(list, t, timeout)
+  list:push(t)
+  local ok, err = wait(timeout)
+  if ok then return true end
+  list:remove(t)
+  return nil, err
+end
+
 -----------------------------------------------------------------------------------------------
 -- Lock: a mutex. lock:lock() returns the lock, whose __close unlocks it, so
 --   local guard <close> = assert(m:lock())
@@ -37,10 +47,8 @@ function Lock:lock(timeout)
     return self
   end
   if self.owner == t then error("lock:lock: this task already holds the lock", 2) end
-  self.waiting:push(t)
-  local ok, err = wait(timeout)
+  local ok, err = park(self.waiting, t, timeout)
   if ok then return self end  -- handed over by unlock
-  self.waiting:remove(t)
   return nil, err
 end
 
@@ -92,11 +100,7 @@ function Semaphore:acquire(timeout)
     self.count = self.count - 1
     return true
   end
-  self.waiting:push(t)
-  local ok, err = wait(timeout)
-  if ok then return true end
-  self.waiting:remove(t)
-  return nil, err
+  return park(self.waiting, t, timeout)  -- the permit comes with the hand-over
 end
 
 function Semaphore:release()
@@ -252,12 +256,7 @@ function Event:isset() return self.flag end
 
 function Event:wait(timeout)
   if self.flag then return true end
-  local t = me("event:wait")
-  self.waiting:push(t)
-  local ok, err = wait(timeout)
-  if ok then return true end
-  self.waiting:remove(t)
-  return nil, err
+  return park(self.waiting, me("event:wait"), timeout)
 end
 
 -----------------------------------------------------------------------------------------------
@@ -271,12 +270,7 @@ function M.condition()
 end
 
 function Condition:wait(timeout)
-  local t = me("condition:wait")
-  self.waiting:push(t)
-  local ok, err = wait(timeout)
-  if ok then return true end
-  self.waiting:remove(t)
-  return nil, err
+  return park(self.waiting, me("condition:wait"), timeout)
 end
 
 function Condition:signal()

@@ -14,6 +14,30 @@ namespace uvs::socket {
 
 using loop::Runtime;
 
+const luaL_Reg kSocketMetamethods[] = {
+    {"__gc", common_gc},
+    {"__close", common_gc},
+    {"__tostring", lua::class_tostring},
+    {nullptr, nullptr},
+};
+
+int new_socket(lua_State* L, const char* cls, int family, int type) {
+  Socket* s = push_socket(L, cls, -1, family);  // closed first: __gc is armed before the fd
+  if (family == AF_UNSPEC) return 1;
+  int fd = -1;
+  const int err = open_fd(family, type, 0, &fd);
+  if (err) return push_error(L, err);
+  s->fd = fd;
+  return 1;
+}
+
+void set_funcs(lua_State* L, int ns, int rt, const luaL_Reg* funcs) {
+  lua_pushvalue(L, ns);
+  lua_pushvalue(L, rt);
+  luaL_setfuncs(L, funcs, 1);
+  lua_pop(L, 1);
+}
+
 int common_close(lua_State* L, Socket* s) {
   close_socket(Runtime::of(L), s);
   return push_ok(L);

@@ -16,6 +16,17 @@ inline Socket* check_socket(lua_State* L, int idx, uint32_t mask, const char* ex
   return s;
 }
 
+// __gc, __close and __tostring, the same for every class.
+extern const luaL_Reg kSocketMetamethods[];
+
+// The constructor behind socket.tcp/tcp4/tcp6, socket.udp/..., unix.stream/dgram: pushes an
+// object of class `cls`; with a family other than AF_UNSPEC its descriptor is created at once
+// (returns nil, err if that fails), otherwise on first use.
+int new_socket(lua_State* L, const char* cls, int family, int type);
+
+// Adds `funcs` to the table at `ns`, each with the runtime handle at `rt` as upvalue.
+void set_funcs(lua_State* L, int ns, int rt, const luaL_Reg* funcs);
+
 int common_close(lua_State* L, Socket* s);
 int common_gc(lua_State* L);  // __gc and __close of every class
 int common_dirty(lua_State* L, Socket* s);

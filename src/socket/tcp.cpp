@@ -116,13 +116,6 @@ const luaL_Reg kMethods[] = {
     {nullptr, nullptr},
 };
 
-const luaL_Reg kMetamethods[] = {
-    {"__gc", common_gc},
-    {"__close", common_gc},
-    {"__tostring", lua::class_tostring},
-    {nullptr, nullptr},
-};
-
 const char* const kGroups[] = {"tcp{any}", "select{able}", nullptr};
 
 const lua::ClassSpec kClasses[] = {
@@ -132,36 +125,23 @@ const lua::ClassSpec kClasses[] = {
 };
 
 // socket.tcp(), tcp4(), tcp6(): a master object; tcp() creates its descriptor on first use.
-int create(lua_State* L, int family) {
-  Socket* s = push_socket(L, kMaster, -1, family);
-  if (family == AF_UNSPEC) return 1;
-  int fd = -1;
-  const int err = open_fd(family, SOCK_STREAM, 0, &fd);
-  if (err) return push_error(L, err);
-  s->fd = fd;
-  return 1;
-}
-
-int tcp_new(lua_State* L) { return create(L, AF_UNSPEC); }
-int tcp_new4(lua_State* L) { return create(L, AF_INET); }
-int tcp_new6(lua_State* L) { return create(L, AF_INET6); }
+int tcp_new(lua_State* L) { return new_socket(L, kMaster, AF_UNSPEC, SOCK_STREAM); }
+int tcp_new4(lua_State* L) { return new_socket(L, kMaster, AF_INET, SOCK_STREAM); }
+int tcp_new6(lua_State* L) { return new_socket(L, kMaster, AF_INET6, SOCK_STREAM); }
 
 }  // namespace
 
 // Registers the classes and adds tcp, tcp4 and tcp6 to the namespace table at `ns`; `rt` is
 // the runtime handle, every function's upvalue.
 void open_tcp(lua_State* L, int ns, int rt) {
-  lua::register_classes(L, kClasses, 3, kMethods, kMetamethods, rt);
+  lua::register_classes(L, kClasses, 3, kMethods, kSocketMetamethods, rt);
   const luaL_Reg funcs[] = {
       {"tcp", tcp_new},
       {"tcp4", tcp_new4},
       {"tcp6", tcp_new6},
       {nullptr, nullptr},
   };
-  lua_pushvalue(L, ns);
-  lua_pushvalue(L, rt);
-  luaL_setfuncs(L, funcs, 1);
-  lua_pop(L, 1);
+  set_funcs(L, ns, rt, funcs);
 }
 
 }  // namespace uvs::socket

@@ -129,13 +129,6 @@ const luaL_Reg kMethods[] = {
     {nullptr, nullptr},
 };
 
-const luaL_Reg kMetamethods[] = {
-    {"__gc", common_gc},
-    {"__close", common_gc},
-    {"__tostring", lua::class_tostring},
-    {nullptr, nullptr},
-};
-
 const char* const kGroups[] = {"udp{any}", "select{able}", nullptr};
 
 const lua::ClassSpec kClasses[] = {
@@ -143,35 +136,22 @@ const lua::ClassSpec kClasses[] = {
     {kConnected, kGroups},
 };
 
-int create(lua_State* L, int family) {
-  Socket* s = push_socket(L, kUnconnected, -1, family);
-  if (family == AF_UNSPEC) return 1;
-  int fd = -1;
-  const int err = open_fd(family, SOCK_DGRAM, 0, &fd);
-  if (err) return push_error(L, err);
-  s->fd = fd;
-  return 1;
-}
-
-int udp_new(lua_State* L) { return create(L, AF_UNSPEC); }
-int udp_new4(lua_State* L) { return create(L, AF_INET); }
-int udp_new6(lua_State* L) { return create(L, AF_INET6); }
+int udp_new(lua_State* L) { return new_socket(L, kUnconnected, AF_UNSPEC, SOCK_DGRAM); }
+int udp_new4(lua_State* L) { return new_socket(L, kUnconnected, AF_INET, SOCK_DGRAM); }
+int udp_new6(lua_State* L) { return new_socket(L, kUnconnected, AF_INET6, SOCK_DGRAM); }
 
 }  // namespace
 
 // Registers the classes and adds udp, udp4 and udp6 to the namespace table at `ns`.
 void open_udp(lua_State* L, int ns, int rt) {
-  lua::register_classes(L, kClasses, 2, kMethods, kMetamethods, rt);
+  lua::register_classes(L, kClasses, 2, kMethods, kSocketMetamethods, rt);
   const luaL_Reg funcs[] = {
       {"udp", udp_new},
       {"udp4", udp_new4},
       {"udp6", udp_new6},
       {nullptr, nullptr},
   };
-  lua_pushvalue(L, ns);
-  lua_pushvalue(L, rt);
-  luaL_setfuncs(L, funcs, 1);
-  lua_pop(L, 1);
+  set_funcs(L, ns, rt, funcs);
 }
 
 }  // namespace uvs::socket

@@ -247,13 +247,6 @@ const luaL_Reg kDgramMethods[] = {
     {nullptr, nullptr},
 };
 
-const luaL_Reg kMetamethods[] = {
-    {"__gc", common_gc},
-    {"__close", common_gc},
-    {"__tostring", lua::class_tostring},
-    {nullptr, nullptr},
-};
-
 const char* const kStreamGroups[] = {"unixstream{any}", "select{able}", nullptr};
 const char* const kDgramGroups[] = {"unixdgram{any}", "select{able}", nullptr};
 
@@ -267,28 +260,19 @@ const lua::ClassSpec kDgramClasses[] = {
     {kDgramConnected, kDgramGroups},
 };
 
-int create(lua_State* L, const char* cls, int type) {
-  Socket* s = push_socket(L, cls, -1, AF_UNIX);
-  int fd = -1;
-  const int err = open_fd(AF_UNIX, type, 0, &fd);
-  if (err) return push_error(L, err);
-  s->fd = fd;
-  return 1;
-}
-
 // socket.unix.stream() -> unixstream{master}; socket.unix.dgram() -> unixdgram{unconnected}
-int unix_stream(lua_State* L) { return create(L, kStreamMaster, SOCK_STREAM); }
-int unix_dgram(lua_State* L) { return create(L, kDgramUnconnected, SOCK_DGRAM); }
+int unix_stream(lua_State* L) { return new_socket(L, kStreamMaster, AF_UNIX, SOCK_STREAM); }
+int unix_dgram(lua_State* L) { return new_socket(L, kDgramUnconnected, AF_UNIX, SOCK_DGRAM); }
 // Calling the module table is the same as calling stream().
-int unix_call(lua_State* L) { return create(L, kStreamMaster, SOCK_STREAM); }
+int unix_call(lua_State* L) { return unix_stream(L); }
 
 }  // namespace
 
 // Builds the `socket.unix` module table and stores it as the namespace's `_unix` field, which
 // lua/socket/unix.lua returns.
 void open_unix(lua_State* L, int ns, int rt) {
-  lua::register_classes(L, kStreamClasses, 3, kStreamMethods, kMetamethods, rt);
-  lua::register_classes(L, kDgramClasses, 2, kDgramMethods, kMetamethods, rt);
+  lua::register_classes(L, kStreamClasses, 3, kStreamMethods, kSocketMetamethods, rt);
+  lua::register_classes(L, kDgramClasses, 2, kDgramMethods, kSocketMetamethods, rt);
   lua_newtable(L);
   const luaL_Reg funcs[] = {
       {"stream", unix_stream},
