@@ -24,7 +24,8 @@ local resume = async._resume
 local select_sockets, gettime = socket.select, socket.gettime
 local cocreate, corunning, costatus = coroutine.create, coroutine.running, coroutine.status
 local coyield, coclose = coroutine.yield, coroutine.close
-local error, pcall, xpcall, type, tostring, tonumber = error, pcall, xpcall, type, tostring, tonumber
+local error, pcall, xpcall, type, tostring = error, pcall, xpcall, type, tostring
+local tonumber, collectgarbage = tonumber, collectgarbage
 local setmetatable, getmetatable, rawget, rawset = setmetatable, getmetatable, rawget, rawset
 local next, pairs, ipairs = next, pairs, ipairs
 local pack, unpack, concat = table.pack, table.unpack, table.concat
@@ -581,6 +582,12 @@ function M.connect(skt, host, port)
   if kind(skt) == "foreign" then
     return drive_foreign(skt, lim, "w", function() return skt:connect(host, port) end)
   end
+  -- Linux answers the first connect() after a finished non-blocking one with success; copas,
+  -- which retries connect until it succeeds, then sees "already connected" on a later call.
+  -- uvsocket waits without that extra call, so ask the socket instead.
+  if tostring(skt):find("^tcp{client}") and skt:getpeername() then
+    return nil, "already connected"
+  end
   skt:settimeout(lim)
   local ok, err = skt:connect(host, port)
   io_done()
@@ -861,11 +868,29 @@ local function drop_all()
   for co in pairs(timeouts) do disarm(co) end
 end
 
+-- While a loop runs: a full garbage collection whenever the loop spent the last IDLE_WINDOW
+-- seconds at least 90 % idle, so that sockets a program dropped without closing them are
+-- closed and their peers see the end (copas collects now and then when idle, too).
+local IDLE_WINDOW = 2
+
+local function idle_collector()
+  local last = async.status().idle
+  while true do
+    local _, err = sleep(IDLE_WINDOW)
+    if err then return end
+    local idle = async.status().idle
+    if idle - last >= 0.9 * IDLE_WINDOW then collectgarbage() end
+    last = idle
+  end
+end
+
 -- The main task of copas.loop: waits until copas has nothing left to do, announcing the exit
 -- once on the way, then drops what still sleeps (nothing could ever wake it).
 local function supervise()
   local outer = supervisor
   supervisor = current()
+  local collector = spawn(idle_collector)
+  collector:setname("copas idle collector")
   while true do
     if M.finished() then
       if exiting then break end
@@ -875,6 +900,7 @@ local function supervise()
     end
   end
   supervisor = outer
+  collector:cancel()
   drop_all()
 end
 
