@@ -237,7 +237,7 @@ describe("copas compatibility", function()
   end)
 
   describe("errors", function()
-    it("go to the thread's handler, else the default, with a traceback naming the thread", function()
+    it("go to the thread's handler, else the default, with a traceback naming it", function()
       local got = {}
       copas.seterrorhandler(function(msg, co, skt)
         got.default = copas.gettraceback(msg, co, skt)

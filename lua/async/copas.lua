@@ -25,7 +25,7 @@ local select_sockets, gettime = socket.select, socket.gettime
 local cocreate, corunning, costatus = coroutine.create, coroutine.running, coroutine.status
 local coyield, coclose = coroutine.yield, coroutine.close
 local error, pcall, xpcall, type, tostring = error, pcall, xpcall, type, tostring
-local tonumber, collectgarbage = tonumber, collectgarbage
+local tonumber, collectgarbage, assert = tonumber, collectgarbage, assert
 local setmetatable, getmetatable, rawget, rawset = setmetatable, getmetatable, rawget, rawset
 local next, pairs, ipairs = next, pairs, ipairs
 local pack, unpack, concat = table.pack, table.unpack, table.concat
@@ -38,6 +38,11 @@ local format = string.format
 local G = _G
 
 local M = {}
+
+-- Raises LuaSocket-style "bad argument" errors for the function that called the caller.
+local function argerror(n, fname, what)
+  error(("bad argument #%d to '%s' (%s)"):format(n, fname, what), 3)
+end
 
 M._VERSION = "Copas 4.11.0 (uvsocket compatibility)"
 M._DESCRIPTION = "copas 4 API on the uvsocket task runtime"
@@ -177,10 +182,10 @@ local default_handler = report_default
 -- copas.seterrorhandler([fn], [default])
 function M.seterrorhandler(fn, default)
   if fn ~= nil and type(fn) ~= "function" then
-    error("bad argument #1 to 'seterrorhandler' (function or nil expected)", 2)
+    argerror(1, "seterrorhandler", "function or nil expected")
   end
   if default then
-    if fn == nil then error("bad argument #1 to 'seterrorhandler' (a default needs a function)", 2) end
+    if fn == nil then argerror(1, "seterrorhandler", "a default needs a function") end
     default_handler = fn
   else
     errhandlers[self_co()] = fn
@@ -210,7 +215,8 @@ M.useSocketTimeoutErrors = M.usesockettimeouterrors
 -----------------------------------------------------------------------------------------------
 -- Threads
 -----------------------------------------------------------------------------------------------
-local USER_YIELD = "coroutine.yield was called without a resume first, user-code cannot yield to Copas"
+local USER_YIELD = "coroutine.yield was called without a resume first, " ..
+  "user-code cannot yield to Copas"
 
 local debug_log  -- a logger while copas.debug is started
 
@@ -246,10 +252,9 @@ local function drive(rec, ...)
   changed()
 end
 
--- copas.addnamedthread(name, fn, ...) -> coroutine
-function M.addnamedthread(name, fn, ...)
-  if type(name) == "function" and type(fn) == "string" then name, fn = fn, name end
-  if type(fn) ~= "function" then error("bad argument to 'addthread' (function expected)", 2) end
+-- Starts a copas thread running fn(...): a coroutine and the task that drives it.
+local function start_thread(name, fn, ...)
+  if type(fn) ~= "function" then error("bad argument to 'addthread' (function expected)", 3) end
   local co = cocreate(fn)
   if name then names[co] = name end
   local rec = { co = co, lethargic = false, sleeping = false, dropped = false }
@@ -263,8 +268,12 @@ function M.addnamedthread(name, fn, ...)
 end
 
 -- copas.addthread(fn, ...) -> coroutine
-function M.addthread(fn, ...)
-  return M.addnamedthread(nil, fn, ...)
+function M.addthread(fn, ...) return start_thread(nil, fn, ...) end
+
+-- copas.addnamedthread(name, fn, ...) -> coroutine (the older order fn, name works too)
+function M.addnamedthread(name, fn, ...)
+  if type(name) == "function" and type(fn) == "string" then return start_thread(fn, name, ...) end
+  return start_thread(name, fn, ...)
 end
 
 local function drop_thread(rec)
@@ -287,11 +296,11 @@ end
 -- copas.pause([seconds]) -> seconds slept
 function M.pause(seconds)
   local t0 = now()
-  if seconds and seconds > 0 then
-    wait_here(seconds, true)
-  else
+  if (seconds or 0) <= 0 then  -- zero or less: just let the others run
     turn()
     touch()
+  else
+    wait_here(seconds, true)
   end
   return now() - t0
 end
@@ -338,7 +347,7 @@ function M.timeout(delay, callback)
   local co = self_co()
   disarm(co)
   if type(delay) ~= "number" or delay < 0 then
-    error("bad argument #1 to 'timeout' (a delay >= 0 expected, got " .. tostring(delay) .. ")", 2)
+    argerror(1, "timeout", "a delay >= 0 expected, got " .. tostring(delay))
   end
   if delay == 0 or delay == huge then return true end
   local timer
@@ -368,7 +377,9 @@ local tmo_send = setmetatable({}, weak_k)
 local tmo_read = setmetatable({}, weak_k)
 
 local function check_tmo(v, what)
-  if v ~= nil and type(v) ~= "number" then return nil, what .. " timeout must be 'nil' or a number" end
+  if v ~= nil and type(v) ~= "number" then
+    return nil, what .. " timeout must be 'nil' or a number"
+  end
   return true
 end
 
@@ -408,6 +419,7 @@ end
 -- LuaSocket timeout to the copas one and makes the call. Other socket objects (LuaSec's) are
 -- driven non-blocking, waiting for readiness with socket.select between attempts.
 -----------------------------------------------------------------------------------------------
+local secure  -- defined with the wrapped sockets
 local Stream = { __index = {} }  -- metatables of wrapped sockets (filled below)
 local Dgram = { __index = {} }
 
@@ -537,7 +549,8 @@ function M.receivefrom(skt, size)
   skt = raw(skt)
   size = size or socket._DATAGRAMSIZE
   if kind(skt) == "foreign" then
-    return drive_foreign(skt, limit(tmo_read[skt]), "r", function() return skt:receivefrom(size) end)
+    local function attempt() return skt:receivefrom(size) end
+    return drive_foreign(skt, limit(tmo_read[skt]), "r", attempt)
   end
   skt:settimeout(limit(tmo_read[skt]))
   local data, ip, port = skt:receivefrom(size)
@@ -653,6 +666,17 @@ end
 -----------------------------------------------------------------------------------------------
 -- Wrapped sockets: copas.wrap(skt) returns a table whose blocking methods are the copas ones.
 -----------------------------------------------------------------------------------------------
+-- Applies the TLS options a wrapped stream was made with (server name, then handshake).
+-- Returns `result`, or the handshake's failure; raises where copas raises.
+function secure(w, result)
+  local opts = w.ssl_params
+  if opts.sni then w:sni(opts.sni.names, opts.sni.strict) end
+  if not opts.wrap then return result end
+  local done, err = w:dohandshake(opts.wrap)
+  if not done then return nil, err end
+  return result
+end
+
 Stream.__tostring = function(self) return tostring(self.socket) .. " (copas wrapped)" end
 Dgram.__tostring = Stream.__tostring
 
@@ -663,17 +687,16 @@ do
     if tmo_read[self.socket] == 0 then return M.receivepartial(self.socket, pattern, prefix) end
     return M.receive(self.socket, pattern, prefix)
   end
-  function S:receivepartial(pattern, prefix) return M.receivepartial(self.socket, pattern, prefix) end
+  function S:receivepartial(pattern, prefix)
+    return M.receivepartial(self.socket, pattern, prefix)
+  end
   function S:flush() end
   function S:settimeout(t) return M.settimeout(self.socket, t) end
   function S:settimeouts(c, s, r) return M.settimeouts(self.socket, c, s, r) end
   function S:connect(host, port)
     local ok, err = M.connect(self.socket, host, port)
-    if ok then
-      if self.ssl_params.sni then self:sni() end
-      if self.ssl_params.wrap then ok, err = self:dohandshake() end
-    end
-    return ok, err
+    if not ok then return nil, err end
+    return secure(self, ok)
   end
   function S:close(...) return M.close(self.socket, ...) end
   function S:dohandshake(params)
@@ -736,12 +759,10 @@ end
 -- copas.handler(fn, [sslparams]) -> function(client, ...) that wraps the client (and does the
 -- TLS handshake when sslparams are given) before calling fn.
 function M.handler(fn, sslparams)
-  return function(skt, ...)
-    skt = M.wrap(skt, sslparams)
-    local p = skt.ssl_params
-    if p.sni then skt:sni(p.sni.names, p.sni.strict) end
-    if p.wrap then skt:dohandshake(p.wrap) end
-    return fn(skt, ...)
+  return function(client, ...)
+    local w = M.wrap(client, sslparams)
+    secure(w)
+    return fn(w, ...)
   end
 end
 
@@ -962,24 +983,24 @@ end
 
 -- copas.setsocketname(name, skt)
 function M.setsocketname(name, skt)
-  if type(name) ~= "string" then error("bad argument #1 to 'setsocketname' (string expected)", 2) end
+  if type(name) ~= "string" then argerror(1, "setsocketname", "string expected") end
   skt = raw(skt)
-  if skt == nil then error("bad argument #2 to 'setsocketname' (socket expected)", 2) end
+  if skt == nil then argerror(2, "setsocketname", "socket expected") end
   names[skt] = name
 end
 
 -- copas.getsocketname(skt) -> name
 function M.getsocketname(skt)
   skt = raw(skt)
-  if skt == nil then error("bad argument #1 to 'getsocketname' (socket expected)", 2) end
+  if skt == nil then argerror(1, "getsocketname", "socket expected") end
   return name_of(skt)
 end
 
 -- copas.setthreadname(name, [co])
 function M.setthreadname(name, co)
-  if type(name) ~= "string" then error("bad argument #1 to 'setthreadname' (string expected)", 2) end
+  if type(name) ~= "string" then argerror(1, "setthreadname", "string expected") end
   co = co or self_co()
-  if type(co) ~= "thread" then error("bad argument #2 to 'setthreadname' (coroutine expected)", 2) end
+  if type(co) ~= "thread" then argerror(2, "setthreadname", "coroutine expected") end
   names[co] = name
   local rec = threads[co]
   if rec then rec.task:setname(name) end
@@ -988,7 +1009,7 @@ end
 -- copas.getthreadname([co]) -> name
 function M.getthreadname(co)
   co = co or self_co()
-  if type(co) ~= "thread" then error("bad argument #1 to 'getthreadname' (coroutine expected)", 2) end
+  if type(co) ~= "thread" then argerror(1, "getthreadname", "coroutine expected") end
   return name_of(co)
 end
 
@@ -1024,6 +1045,15 @@ end
 -----------------------------------------------------------------------------------------------
 -- copas.lock: a mutex, re-entrant unless asked otherwise, with a default timeout (10 s).
 -----------------------------------------------------------------------------------------------
+-- Parks the caller until `entry` is granted, `obj` is destroyed, or `deadline` (nil: none)
+-- passes; returns the wait's error ("timeout", "cancelled") when it ended otherwise.
+local function await_grant(obj, entry, deadline)
+  repeat
+    local ok, err = wait_here(deadline and max(0, deadline - now()))
+    if not ok then return err end
+  until entry.granted or rawget(obj, "destroyed")
+end
+
 local function destroyed() return nil, "destroyed" end
 local destroyed_mt = { __index = function() return destroyed end }
 
@@ -1034,7 +1064,7 @@ local Lock = { __index = {} }
 function lock.new(seconds, not_reentrant)
   local timeout = tonumber(seconds or 10) or -1
   if timeout < 0 then
-    error("bad argument #1 to 'lock.new' (timeout >= 0 expected, got " .. tostring(seconds) .. ")", 2)
+    argerror(1, "lock.new", "timeout >= 0 expected, got " .. tostring(seconds))
   end
   return setmetatable({ timeout = timeout, not_reentrant = not_reentrant, owner = nil, depth = 0,
     waiting = waitlist.new() }, Lock)
@@ -1057,18 +1087,10 @@ do
     timeout = timeout or self.timeout
     if timeout == 0 then return nil, "timeout", 0 end
     local t0 = now()
-    local deadline = finite(timeout) and t0 + timeout
     local entry = { co = co, task = current(), granted = false }
+    local deadline = finite(timeout) and t0 + timeout
     self.waiting:push(entry)
-    local err
-    while not entry.granted and not rawget(self, "destroyed") do
-      local left = deadline and max(0, deadline - now())
-      local ok, e = wait_here(left)
-      if not ok then
-        err = e
-        break
-      end
-    end
+    local err = await_grant(self, entry, deadline)
     self.waiting:remove(entry)
     local waited = now() - t0
     if rawget(self, "destroyed") then return nil, "destroyed", waited end
@@ -1117,10 +1139,10 @@ local Semaphore = { __index = {} }
 function semaphore.new(maximum, start, seconds)
   local timeout = tonumber(seconds or 10) or -1
   if timeout < 0 then
-    error("bad argument #3 to 'semaphore.new' (timeout >= 0 expected, got " .. tostring(seconds) .. ")", 2)
+    argerror(3, "semaphore.new", "timeout >= 0 expected, got " .. tostring(seconds))
   end
   if type(maximum) ~= "number" or maximum < 1 then
-    error("bad argument #1 to 'semaphore.new' (number > 0 expected, got " .. tostring(maximum) .. ")", 2)
+    argerror(1, "semaphore.new", "number > 0 expected, got " .. tostring(maximum))
   end
   return setmetatable({ count = start or 0, max = maximum, timeout = timeout,
     first = 1, last = 0 }, Semaphore)
@@ -1164,15 +1186,7 @@ do
     self.last = self.last + 1
     self[self.last] = entry
     entry.pos = self.last
-    local err
-    while not entry.granted and not rawget(self, "destroyed") do
-      local left = deadline and max(0, deadline - now())
-      local ok, e = wait_here(left)
-      if not ok then
-        err = e
-        break
-      end
-    end
+    local err = await_grant(self, entry, deadline)
     if entry.pos then  -- still in line: leave a hole
       self[entry.pos] = false
       entry.pos = nil
@@ -1337,7 +1351,7 @@ do
 
   -- queue:add_worker(fn) -> the worker's coroutine; fn(item) runs for each item.
   function Q:add_worker(fn)
-    if type(fn) ~= "function" then error("bad argument #1 to 'add_worker' (function expected)", 2) end
+    if type(fn) ~= "function" then argerror(1, "add_worker", "function expected") end
     self.worker_id = self.worker_id + 1
     local q = self
     local co
@@ -1358,9 +1372,10 @@ do
 
   -- queue:get_workers() -> array of the live worker coroutines
   function Q:get_workers()
-    local list = {}
+    local list, n = {}, 0
     for co in pairs(self.workers) do
-      if costatus(co) ~= "dead" then list[#list + 1] = co end
+      n = n + 1
+      list[n] = co  -- a worker leaves this set as it exits
     end
     return list
   end
@@ -1382,34 +1397,32 @@ do
     end, self, self.params)
   end
 
+  -- The timer's thread. A one-shot timer forgets its thread before the callback runs, so that
+  -- the callback can arm it again (which starts a new thread).
   local function body(self, first)
     if self.errorhandler then M.seterrorhandler(self.errorhandler) end
-    M.pause(first)
-    while true do
-      if not self.cancelled then
-        if not self.recurring then
-          self.cancelled, self.co = true, nil  -- may be armed again from the callback
-          fire(self)
-          return
-        end
-        fire(self)
-      end
-      if self.cancelled then
-        self.co = nil
-        return
-      end
-      M.pause(self.delay)
-    end
+    local mine = self.co
+    local delay = first
+    repeat
+      M.pause(delay)
+      if self.cancelled then break end
+      local again = self.recurring
+      if not again then self.cancelled, self.co = true, nil end
+      fire(self)
+      delay = self.delay
+    until not again or self.cancelled
+    if self.co == mine then self.co = nil end
   end
 
   -- timer:arm([initial_delay]) -> timer | nil, "already armed"
   function T:arm(initial)
     if initial ~= nil and (type(initial) ~= "number" or initial < 0) then
-      error("bad argument #1 to 'arm' (delay >= 0 expected)", 2)
+      argerror(1, "arm", "delay >= 0 expected")
     end
     if self.co then return nil, "already armed" end
+    local first = initial or self.delay
     self.cancelled = false
-    self.co = M.addnamedthread(self.name, body, self, initial or self.delay)
+    self.co = start_thread(self.name, body, self, first)
     return self
   end
 
@@ -1429,21 +1442,17 @@ end
 -- [errorhandler]} -> armed timer; callback(timer, params)
 function timer.new(opts)
   if type(opts.delay or -1) ~= "number" or (opts.delay or -1) < 0 then
-    error("bad argument to 'timer.new' (delay >= 0 expected)", 2)
+    argerror(1, "timer.new", "delay >= 0 expected")
   end
   if type(opts.callback) ~= "function" then
-    error("bad argument to 'timer.new' (callback function expected)", 2)
+    argerror(1, "timer.new", "callback function expected")
   end
   timer_count = timer_count + 1
-  local t = setmetatable({
-    name = opts.name or ("copas_timer_" .. timer_count),
-    delay = opts.delay,
-    callback = opts.callback,
-    recurring = not not opts.recurring,
-    params = opts.params,
-    cancelled = false,
-    errorhandler = opts.errorhandler,
-  }, Timer)
+  local t = setmetatable({ cancelled = false, recurring = opts.recurring and true or false }, Timer)
+  for _, field in ipairs({ "delay", "callback", "params", "errorhandler" }) do
+    t[field] = opts[field]
+  end
+  t.name = opts.name or ("copas_timer_" .. timer_count)
   return t:arm(opts.initial_delay)
 end
 
@@ -1453,6 +1462,13 @@ end
 local future = setmetatable({ SUCCESS = true, PENDING = false, ERROR = "error" }, {
   __index = function(_, k) error("copas has no field 'future." .. tostring(k) .. "'", 2) end,
 })
+-- Records a future's outcome (the first one wins: a cancel stays) and wakes its waiters.
+local function settle(f, outcome)
+  if f.results then return end
+  f.results = outcome
+  notify_all(f.waiters)
+end
+
 local Future = { __index = {} }
 Future.__call = function(self, ...) return self:get(...) end
 
@@ -1476,8 +1492,7 @@ do
   -- future:cancel() -> true if the thread had not finished (get then returns false, "cancelled")
   function F:cancel()
     if self.results then return false end
-    self.results = pack(false, "cancelled")
-    notify_all(self.waiters)
+    settle(self, pack(false, "cancelled"))
     M.removethread(self.coro)
     return true
   end
@@ -1486,14 +1501,12 @@ end
 -- copas.future.addnamedthread(name, fn, ...) -> future
 future.addnamedthread = function(name, fn, ...)
   local f = setmetatable({ waiters = waitlist.new() }, Future)
-  f.coro = M.addnamedthread(name, function(...)
-    local r = pack(pcall(fn, ...))
-    if not r[1] and r[2] == DROP then error(DROP, 0) end
-    if not f.results then
-      f.results = r
-      notify_all(f.waiters)
-    end
-  end, ...)
+  local function run_it(...)
+    local outcome = pack(pcall(fn, ...))
+    if outcome[1] == false and outcome[2] == DROP then error(DROP, 0) end
+    settle(f, outcome)
+  end
+  f.coro = start_thread(name, run_it, ...)
   return f
 end
 
