@@ -423,6 +423,23 @@ describe("copas compatibility", function()
       assert.are.equal(2, served)
     end)
 
+    it("an idle loop collects garbage, closing sockets dropped without close", function()
+      local got
+      copas.loop(function()
+        local srv, port = H.server()
+        copas.addserver(srv, function(skt)
+          got = copas.receive(skt, "*a")
+          copas.removeserver(srv)
+        end)
+        copas.addthread(function()
+          local c = socket.tcp()
+          assert(copas.connect(c, "127.0.0.1", port))
+          copas.send(c, "unclosed")
+        end)
+      end)
+      assert.are.equal("unclosed", got)
+    end)
+
     it("UDP: wrapped sockets and a UDP server thread", function()
       local got
       copas.loop(function()

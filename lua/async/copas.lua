@@ -889,19 +889,20 @@ local function drop_all()
   for co in pairs(timeouts) do disarm(co) end
 end
 
--- While a loop runs: a full garbage collection whenever the loop spent the last IDLE_WINDOW
--- seconds at least 90 % idle, so that sockets a program dropped without closing them are
--- closed and their peers see the end (copas collects now and then when idle, too).
-local IDLE_WINDOW = 2
+-- While a loop runs: a full garbage collection after every IDLE_WINDOW seconds in which the
+-- copas threads made at most IDLE_EVENTS steps of progress, so that sockets a program dropped
+-- without closing them are closed and their peers see the end (copas collects now and then
+-- when idle, too). (async.status() would tell the loop's idle time, but reading it resets the
+-- lag figure the program may be watching.)
+local IDLE_WINDOW, IDLE_EVENTS = 2, 4
 
 local function idle_collector()
-  local last = async.status().idle
+  local last = activity
   while true do
     local _, err = sleep(IDLE_WINDOW)
     if err then return end
-    local idle = async.status().idle
-    if idle - last >= 0.9 * IDLE_WINDOW then collectgarbage() end
-    last = idle
+    if activity - last <= IDLE_EVENTS then collectgarbage() end
+    last = activity
   end
 end
 
