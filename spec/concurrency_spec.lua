@@ -74,8 +74,10 @@ describe("task mode at scale", function()
     end)
     assert.are.equal(10000, #woke)
     for i = 2, #woke do
-      -- the clock read in Lua and the one the scheduler reads differ by microseconds
-      assert.is_true(woke[i - 1] <= woke[i] + 5e-5, "out of order at " .. i)
+      -- The scheduler orders by the deadline it computes a moment after the task read the
+      -- clock here; on a loaded machine the process can be descheduled in between, so allow
+      -- for that jitter. (Exact order, ties included, is the deadline heap's unit test.)
+      assert.is_true(woke[i - 1] <= woke[i] + 0.02, "out of order at " .. i)
     end
   end)
 
