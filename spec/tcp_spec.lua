@@ -689,6 +689,21 @@ H.modes("tcp state and options", function(run)
     end)
   end)
 
+  it("ignores SIGPIPE only when asked to", function()
+    run(function()
+      local p = io.popen(H.LUA .. [[ -e '
+        local socket = require("socket")
+        local function ignored()
+          local f = io.open("/proc/self/status"); local s = f:read("a"); f:close()
+          return ((tonumber(s:match("SigIgn:%s*(%x+)"), 16) >> 12) & 1) == 1
+        end
+        print(ignored(), socket.ignoresigpipe(), ignored())']])
+      local out = p:read("a")
+      p:close()
+      assert.are.equal("false\ttrue\ttrue\n", out)
+    end)
+  end)
+
   it("garbage collection closes sockets", function()
     run(function()
       local srv, port = H.server()

@@ -5,6 +5,8 @@
 // still yield to the scheduler from inside a task.
 #include <sys/time.h>
 
+#include <csignal>
+
 #include "lua/lua_api.hpp"
 
 namespace uvs::socket {
@@ -103,6 +105,16 @@ int socket_protect(lua_State* L) {
   return 1;
 }
 
+// socket.ignoresigpipe() -> true
+// uvsocket's own sends never raise SIGPIPE (MSG_NOSIGNAL) and it leaves the signal alone; a
+// library that writes to the descriptors itself without that flag (LuaSec, for one) needs the
+// signal ignored, which this does for the whole process, on request only.
+int socket_ignoresigpipe(lua_State* L) {
+  std::signal(SIGPIPE, SIG_IGN);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 }  // namespace
 
 void open_misc(lua_State* L, int ns) {
@@ -111,6 +123,7 @@ void open_misc(lua_State* L, int ns) {
       {"skip", socket_skip},
       {"newtry", socket_newtry},
       {"protect", socket_protect},
+      {"ignoresigpipe", socket_ignoresigpipe},
       {nullptr, nullptr},
   };
   lua_pushvalue(L, ns);
