@@ -68,4 +68,10 @@ describe("the reference documents", function()
   it("every function of socket.async in async.md", function()
     check_namespace(socket.async, "async.md")
   end)
+
+  for _, mod in ipairs({ "http", "ftp", "smtp", "tp" }) do
+    it("every function of socket." .. mod .. " in " .. mod .. ".md", function()
+      check_namespace(require("socket." .. mod), mod .. ".md")
+    end)
+  end
 end)
