@@ -90,12 +90,30 @@ describe("examples", function()
     assert.matches("Subject: A message from examples/send_mail.lua", saved)
   end)
 
-  it("ftp_transfer.lua uploads and downloads, blocking and in tasks", function()
-    local ok, out = run(lua .. " " .. example("ftp_transfer.lua"))
+  local function check_ftp_transfer(ok, out)
     assert.is_true(ok, out)
     assert.matches("all transfers identical", out)
     local _, count = out:gsub("bytes up and down in [%d.]+ s: identical", "")
     assert.are.equal(5, count)
+  end
+
+  -- In the sanitizer build the example runs with the sanitizer runtimes preloaded, and the
+  -- Python it would start inherits them and crashes (in its crypt module): there only the
+  -- case below, with a server started by the spec, runs.
+  local sanitized = os.getenv("LD_PRELOAD") ~= nil
+  it("ftp_transfer.lua starts its own server, then uploads and downloads", function()
+    example("ftp_transfer.lua")
+    if sanitized then return pending("Python cannot run with the sanitizer runtimes") end
+    check_ftp_transfer(run(lua .. " " .. example("ftp_transfer.lua")))
+  end)
+
+  it("ftp_transfer.lua uploads and downloads, blocking and in tasks, to a given server", function()
+    local S = require("support.servers")
+    local ftpd = S.ftpd()
+    local ok, out = run(lua .. " " .. example("ftp_transfer.lua") .. " ftp://user:secret@127.0.0.1:"
+      .. ftpd.port)
+    ftpd:stop()
+    check_ftp_transfer(ok, out)
   end)
 
   it("covers every file in examples/", function()

@@ -69,7 +69,14 @@ describe("socket.ftp", function()
           local sent = ftp.put({ url = base() .. name, type = "i", passive = passive,
             source = ltn12.source.string(TEN_MB) })
           assert.are.equal(#TEN_MB, sent)
-          assert.is_true(S.read(server.home .. name) == TEN_MB, "the stored file differs")
+          -- (the server may still be closing the file when its 226 reply arrives)
+          local stored
+          for _ = 1, 60 do
+            stored = S.read(server.home .. name)
+            if stored and #stored == #TEN_MB then break end
+            socket.sleep(0.05)
+          end
+          assert.is_true(stored == TEN_MB, "the stored file differs")
           local parts = {}
           local r = ftp.get({ url = base() .. name, type = "i", passive = passive,
             sink = ltn12.sink.table(parts) })
@@ -192,16 +199,17 @@ describe("socket.ftp", function()
           tasks[i] = async.spawn(function()
             local data = binary(1500000 + i, i)
             local name = "/task-" .. i .. ".bin"
-            local sent = ftp.put({ url = base() .. name, source = ltn12.source.string(data),
-              passive = i % 2 == 0, type = "i" })
-            local got = ftp.get(base() .. name .. ";type=i")
+            local sent, err = ftp.put({ url = base() .. name, type = "i",
+              source = ltn12.source.string(data), passive = i % 2 == 0 })
+            local got, gerr = ftp.get(base() .. name .. ";type=i")
             results[i] = sent == #data and got == data
+              or ("put: %s %s, get: %s %s"):format(sent, err, got and #got, gerr)
             finished = finished + 1
           end)
         end
         while finished < 6 do async.sleep(0.01) end
       end)
-      for i = 1, 6 do assert.is_true(results[i], "task " .. i) end
+      for i = 1, 6 do assert.are.equal(true, results[i], "task " .. i) end
     end)
   end)
 end)

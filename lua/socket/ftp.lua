@@ -38,47 +38,54 @@ local session_mt = { __index = session }
 
 -- ftp.open(server [, port [, create]]) -> session: connects the control channel.
 function M.open(server, port, create)
-  local control = try(tp.connect(server, port or M.PORT, M.TIMEOUT, create))
-  local f = setmetatable({ tp = control }, session_mt)
+  local f = setmetatable({}, session_mt)
+  f.tp = try(tp.connect(server, port or M.PORT, M.TIMEOUT, create))
   f.try = newtry(function() f:close() end)
   return f
 end
 
+-- Waits for a reply whose code matches `expected`; returns its code and text, or raises.
+local function expect(self, expected)
+  return self.try(self.tp:check(expected))
+end
+
+-- Sends a command, then waits for a reply as `expect` does.
+local function ask(self, cmd, arg, expected)
+  self.try(self.tp:command(cmd, arg))
+  return expect(self, expected)
+end
+
 -- Waits for the greeting (a 1xx "wait" may come before the 2xx).
 function session:greet()
-  local code = self.try(self.tp:check({ "1..", "2.." }))
-  if code < 200 then self.try(self.tp:check("2..")) end
+  if expect(self, { "1..", "2.." }) < 200 then expect(self, "2..") end
   return 1
 end
 
+-- USER, and PASS when the server asks for a password (331).
 function session:login(user, password)
-  self.try(self.tp:command("user", user or M.USER))
-  local code = self.try(self.tp:check({ "2..", 331 }))
-  if code == 331 then
-    self.try(self.tp:command("pass", password or M.PASSWORD))
-    self.try(self.tp:check("2.."))
+  if ask(self, "user", user or M.USER, { "2..", 331 }) == 331 then
+    ask(self, "pass", password or M.PASSWORD, "2..")
   end
   return 1
 end
 
 -- Forgets the data connection set up for an earlier transfer.
 local function forget_mode(self)
-  if self.server then
-    self.server:close()
-    self.server = nil
-  end
-  self.pasvt = nil
+  local listener = self.server
+  self.server, self.pasvt = nil, nil
+  if listener then listener:close() end
 end
 
 -- PASV: the server listens; returns the address and port it gave.
 function session:pasv()
-  self.try(self.tp:command("pasv"))
-  local _, reply = self.try(self.tp:check("2.."))
-  local a, b, c, d, hi, lo = match(reply, "(%d+),(%d+),(%d+),(%d+),(%d+),(%d+)")
-  self.try(a, reply)
+  local _, reply = ask(self, "pasv", nil, "2..")
+  local h1, h2, h3, h4, p1, p2 = match(reply, "(%d+),(%d+),(%d+),(%d+),(%d+),(%d+)")
+  self.try(p2, reply)
   forget_mode(self)
-  self.pasvt = { address = format("%d.%d.%d.%d", a, b, c, d), port = hi * 256 + lo }
-  return self.pasvt.address, self.pasvt.port
+  local where = { address = h1 .. "." .. h2 .. "." .. h3 .. "." .. h4,
+    port = tonumber(p1) * 256 + tonumber(p2) }
+  self.pasvt = where
+  return where.address, where.port
 end
 
 -- The port of an EPSV reply "229 text (|||port|)" (any delimiter in place of "|").
@@ -89,12 +96,12 @@ end
 
 -- EPSV: the server listens on the control connection's address; returns it and the port.
 function session:epsv()
-  self.try(self.tp:command("epsv"))
-  local _, reply = self.try(self.tp:check("229"))
+  local _, reply = ask(self, "epsv", nil, "229")
   local port = self.try(epsv_port(reply), "invalid epsv response")
   forget_mode(self)
-  self.pasvt = { address = self.tp:getpeername(), port = port }
-  return self.pasvt.address, self.pasvt.port
+  local address = self.tp:getpeername()
+  self.pasvt = { address = address, port = port }
+  return address, port
 end
 
 -- Listens for the server's data connection on the control connection's local address.
@@ -114,9 +121,8 @@ function session:port(address, port)
   if not address then address, port = listen(self) end
   self.try(match(address, "^%d+%.%d+%.%d+%.%d+$"), "PORT needs an IPv4 address")
   port = tonumber(port)
-  local arg = format("%s,%d,%d", gsub(address, "%.", ","), port // 256, port % 256)
-  self.try(self.tp:command("port", arg))
-  self.try(self.tp:check("2.."))
+  ask(self, "port", format("%s,%d,%d", gsub(address, "%.", ","), port // 256, port % 256),
+    "2..")
   return 1
 end
 
@@ -131,25 +137,27 @@ function session:eprt(family, address, port)
     family = family or (find(address, ":", 1, true) and "2" or "1")
   end
   family = eprt_families[tostring(family)] or family
-  self.try(self.tp:command("eprt", format("|%s|%s|%d|", family, address, tonumber(port))))
-  self.try(self.tp:check("2.."))
+  ask(self, "eprt", format("|%s|%s|%d|", family, address, tonumber(port)), "2..")
   return 1
 end
 
 -- Connects to the address of the last PASV or EPSV.
 function session:pasvconnect()
-  self.data = self.try(socket.tcp())
-  self.try(self.data:settimeout(M.TIMEOUT))
-  self.try(self.data:connect(self.pasvt.address, self.pasvt.port))
+  local data = self.try(socket.tcp())
+  self.data = data
+  data:settimeout(M.TIMEOUT)
+  self.try(data:connect(self.pasvt.address, self.pasvt.port))
 end
 
--- Accepts the server's data connection after PORT or EPRT.
+-- Accepts the server's data connection after PORT or EPRT; the listener is done with then.
 function session:portconnect()
-  self.try(self.server:settimeout(M.TIMEOUT))
-  self.data = self.try(self.server:accept())
-  self.try(self.data:settimeout(M.TIMEOUT))
-  self.server:close()
+  local listener = self.server
+  listener:settimeout(M.TIMEOUT)
+  local data = self.try(listener:accept())
+  listener:close()
   self.server = nil
+  data:settimeout(M.TIMEOUT)
+  self.data = data
 end
 
 -- The argument of a transfer command: `argument`, or `path` without its leading slash and
@@ -165,13 +173,12 @@ end
 local function start_transfer(self, command, argument, first)
   self.try(self.pasvt or self.server, "need port or pasv first")
   if self.pasvt then self:pasvconnect() end
-  self.try(self.tp:command(command, argument))
-  return self.try(self.tp:check(first))
+  return ask(self, command, argument, first)
 end
 
 -- Ends a transfer: the final reply when the first one was preliminary.
 local function end_transfer(self, code)
-  if code < 200 then self.try(self.tp:check("2..")) end
+  if code < 200 then expect(self, "2..") end
   if self.data then self.data:close() end
   self.data = nil
   self.pasvt = nil
@@ -234,26 +241,28 @@ function session:receive(recvt)
 end
 
 function session:cwd(dir)
-  self.try(self.tp:command("cwd", dir))
-  self.try(self.tp:check(250))
+  ask(self, "cwd", dir, 250)
   return 1
 end
 
 function session:type(kind)
-  self.try(self.tp:command("type", kind))
-  self.try(self.tp:check(200))
+  ask(self, "type", kind, 200)
   return 1
 end
 
 function session:quit()
-  self.try(self.tp:command("quit"))
-  self.try(self.tp:check("2.."))
+  ask(self, "quit", nil, "2..")
   return 1
 end
 
+-- Closes whatever is open: data connection, listener, control connection.
 function session:close()
-  if self.data then self.data:close() end
-  if self.server then self.server:close() end
+  for _, key in ipairs({ "data", "server" }) do
+    if self[key] then
+      self[key]:close()
+      self[key] = nil
+    end
+  end
   return self.tp:close()
 end
 
@@ -303,21 +312,14 @@ local function open_session(t)
   return f
 end
 
-local function tput(putt)
-  putt = override(putt)
-  local f = open_session(putt)
-  local sent = f:send(putt)
+-- One upload (session:send) or download (session:receive) from login to QUIT.
+local function transfer(t, method)
+  t = override(t)
+  local f = open_session(t)
+  local result = method(f, t)
   f:quit()
   f:close()
-  return sent
-end
-
-local function tget(gett)
-  gett = override(gett)
-  local f = open_session(gett)
-  f:receive(gett)
-  f:quit()
-  return f:close()
+  return result
 end
 
 local url_defaults = { path = "/", scheme = "ftp" }
@@ -351,9 +353,9 @@ M.put = protect(function(putt, body)
   if check_form("put", putt) == "string" then
     local t = M.genericform(putt)
     t.source = ltn12.source.string(body)
-    return tput(t)
+    return transfer(t, session.send)
   end
-  return tput(putt)
+  return transfer(putt, session.send)
 end)
 
 -- ftp.get(url) -> content | nil, err;  ftp.get(gett) -> 1 | nil, err
@@ -362,10 +364,10 @@ M.get = protect(function(gett)
     local t = M.genericform(gett)
     local parts = {}
     t.sink = ltn12.sink.table(parts)
-    tget(t)
+    transfer(t, session.receive)
     return concat(parts)
   end
-  return tget(gett)
+  return transfer(gett, session.receive)
 end)
 
 -- ftp.command{host, command, [argument], [check], ...} -> 1 | nil, err
@@ -378,18 +380,16 @@ M.command = protect(function(cmdt)
   cmdt = override(cmdt)
   try(cmdt.host, "missing hostname")
   try(cmdt.command, "missing command")
+  -- One command is a list of one.
+  local list, args, checks = cmdt.command, cmdt.argument, cmdt.check
+  if type(list) ~= "table" then list, args, checks = { list }, { args }, { checks } end
+  args, checks = args or {}, checks or {}
   local f = M.open(cmdt.host, cmdt.port, cmdt.create)
   f:greet()
   f:login(cmdt.user, cmdt.password)
-  if type(cmdt.command) == "table" then
-    local arguments, checks = cmdt.argument or {}, cmdt.check or {}
-    for i, cmd in ipairs(cmdt.command) do
-      f.try(f.tp:command(cmd, arguments[i]))
-      if checks[i] then f.try(f.tp:check(checks[i])) end
-    end
-  else
-    f.try(f.tp:command(cmdt.command, cmdt.argument))
-    if cmdt.check then f.try(f.tp:check(cmdt.check)) end
+  for i = 1, #list do
+    f.try(f.tp:command(list[i], args[i]))
+    if checks[i] then expect(f, checks[i]) end
   end
   f:quit()
   return f:close()

@@ -238,11 +238,11 @@ end
 -- http.open(host, port [, create]) -> connection
 -- Creates the socket with create() (default socket.tcp), sets http.TIMEOUT and connects.
 function M.open(host, port, create)
-  local c = try((create or socket.tcp)())
-  local h = setmetatable({ c = c }, conn_mt)
+  local h = setmetatable({}, conn_mt)
+  h.c = try((create or socket.tcp)())
   h.try = newtry(function() h:close() end)
-  h.try(c:settimeout(M.TIMEOUT))
-  h.try(c:connect(host, port))
+  h.c:settimeout(M.TIMEOUT)
+  h.try(h.c:connect(host, port))
   return h
 end
 
@@ -360,12 +360,8 @@ local function prepare(reqt)
   -- Headers: the defaults, then the caller's (names lower-cased) over them.
   local host = bracket(r.host)
   if tostring(r.port) ~= tostring(defs.port) then host = host .. ":" .. r.port end
-  local fields = {
-    ["user-agent"] = M.USERAGENT,
-    ["host"] = host,
-    ["connection"] = "close, TE",
-    ["te"] = "trailers",
-  }
+  local fields = { host = host, te = "trailers", connection = "close, TE" }
+  fields["user-agent"] = M.USERAGENT
   if r.user and r.password then fields["authorization"] = basic(r.user, r.password) end
   if proxy and proxy.user and proxy.password then
     fields["proxy-authorization"] = basic(proxy.user, proxy.password)
@@ -418,20 +414,16 @@ end
 
 local generic
 
--- Follows a redirect with a new request that keeps the caller's settings.
+-- The settings a followed redirect keeps from the request that led to it.
+local carried = { "sink", "step", "headers", "proxy", "redirect", "maxredirects" }
+
+-- Follows a redirect with a new request that keeps the caller's settings (and its socket
+-- factory while the scheme stays the same).
 local function follow(reqt, r, target, location, scheme)
-  local ok, code, fields, status = generic({
-    url = target,
-    method = r.method,
-    sink = reqt.sink,
-    step = reqt.step,
-    headers = reqt.headers,
-    proxy = reqt.proxy,
-    redirect = reqt.redirect,
-    maxredirects = reqt.maxredirects,
-    nredirects = (reqt.nredirects or 0) + 1,
-    create = scheme == r.scheme and reqt.create or nil,
-  })
+  local hop = { url = target, method = r.method, nredirects = (reqt.nredirects or 0) + 1 }
+  for _, key in ipairs(carried) do hop[key] = reqt[key] end
+  if scheme == r.scheme then hop.create = reqt.create end
+  local ok, code, fields, status = generic(hop)
   fields = fields or {}
   fields.location = fields.location or location
   return ok, code, fields, status
@@ -474,17 +466,14 @@ end
 -- The generic request the simple form makes: a GET, or with `body` a form POST; the response
 -- body is collected in reqt.target.
 function M.genericform(u, body)
-  local t = {}
-  local reqt = { url = u, sink = ltn12.sink.table(t), target = t }
-  if body ~= nil then
-    body = tostring(body)
-    reqt.source = ltn12.source.string(body)
-    reqt.headers = {
-      ["content-length"] = #body,
-      ["content-type"] = "application/x-www-form-urlencoded",
-    }
-    reqt.method = "POST"
-  end
+  local reqt = { url = u }
+  reqt.sink, reqt.target = ltn12.sink.table()
+  if body == nil then return reqt end
+  body = tostring(body)
+  reqt.method = "POST"
+  reqt.headers = { ["content-type"] = "application/x-www-form-urlencoded",
+    ["content-length"] = #body }
+  reqt.source = ltn12.source.string(body)
   return reqt
 end
 

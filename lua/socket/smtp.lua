@@ -15,8 +15,8 @@ local headers = require("socket.headers")
 
 local M = {}
 
-local error, getmetatable, ipairs, pairs, pcall, setmetatable, tostring, type =
-  error, getmetatable, ipairs, pairs, pcall, setmetatable, tostring, type
+local error, getmetatable, ipairs, pairs, pcall, select, setmetatable, tostring, type =
+  error, getmetatable, ipairs, pairs, pcall, select, setmetatable, tostring, type
 local concat, sort = table.concat, table.sort
 local find, format, lower, match = string.find, string.format, string.lower, string.match
 local date, getenv = os.date, os.getenv
@@ -39,48 +39,57 @@ local session_mt = { __index = session }
 
 -- smtp.open([server [, port [, create]]]) -> session: connects to the server.
 function M.open(server, port, create)
-  local control = try(tp.connect(server or M.SERVER, port or M.PORT, M.TIMEOUT, create))
-  local s = setmetatable({ tp = control }, session_mt)
+  local s = setmetatable({}, session_mt)
+  s.tp = try(tp.connect(server or M.SERVER, port or M.PORT, M.TIMEOUT, create))
   s.try = newtry(function() s:close() end)
   return s
+end
+
+-- Waits for a reply whose code matches `expected`; returns its code and text, or raises.
+local function expect(self, expected)
+  return self.try(self.tp:check(expected))
+end
+
+-- Sends a command (and its argument), then waits for a reply as `expect` does.
+local function ask(self, cmd, arg, expected)
+  self.try(self.tp:command(cmd, arg))
+  return expect(self, expected)
+end
+
+-- Sends a line that is not a command (an AUTH LOGIN answer, the end of the data).
+local function say(self, line)
+  self.try(self.tp:send(line))
 end
 
 -- Waits for the greeting and introduces the client with EHLO (HELO when the server does not
 -- know EHLO). Returns the server's reply, which lists the extensions it offers.
 function session:greet(domain)
-  self.try(self.tp:check("2.."))
-  self.try(self.tp:command("EHLO", domain or M.DOMAIN))
+  expect(self, "2..")
+  local name = domain or M.DOMAIN
+  self.try(self.tp:command("EHLO", name))
   local code, reply = self.tp:check("2..")
-  if not code and match(reply, "^5%d%d") then
-    self.try(self.tp:command("HELO", domain or M.DOMAIN))
-    code, reply = self.tp:check("2..")
-  end
-  self.try(code, reply)
-  return reply
+  if not code and match(reply, "^5%d%d") then return select(2, ask(self, "HELO", name, "2..")) end
+  return select(2, self.try(code, reply))
 end
 
 function session:mail(from)
-  self.try(self.tp:command("MAIL", "FROM:" .. from))
-  return self.try(self.tp:check("2.."))
+  return ask(self, "MAIL", "FROM:" .. from, "2..")
 end
 
 function session:rcpt(to)
-  self.try(self.tp:command("RCPT", "TO:" .. to))
-  return self.try(self.tp:check("2.."))
+  return ask(self, "RCPT", "TO:" .. to, "2..")
 end
 
--- Sends the message from `src` (already dot-stuffed) and the line that ends it.
+-- DATA, the message from `src` (already dot-stuffed), and the line with a dot that ends it.
 function session:data(src, step)
-  self.try(self.tp:command("DATA"))
-  self.try(self.tp:check("3.."))
+  ask(self, "DATA", nil, "3..")
   self.try(self.tp:source(src, step))
-  self.try(self.tp:send("\r\n.\r\n"))
-  return self.try(self.tp:check("2.."))
+  say(self, "\r\n.\r\n")
+  return expect(self, "2..")
 end
 
 function session:quit()
-  self.try(self.tp:command("QUIT"))
-  return self.try(self.tp:check("2.."))
+  return ask(self, "QUIT", nil, "2..")
 end
 
 function session:close()
@@ -89,18 +98,16 @@ end
 
 -- AUTH LOGIN: user name and password, each base64-encoded on its own line.
 function session:login(user, password)
-  self.try(self.tp:command("AUTH", "LOGIN"))
-  self.try(self.tp:check("3.."))
-  self.try(self.tp:send((mime.b64(user)) .. "\r\n"))
-  self.try(self.tp:check("3.."))
-  self.try(self.tp:send((mime.b64(password)) .. "\r\n"))
-  return self.try(self.tp:check("2.."))
+  ask(self, "AUTH", "LOGIN", "3..")
+  say(self, (mime.b64(user)) .. "\r\n")
+  expect(self, "3..")
+  say(self, (mime.b64(password)) .. "\r\n")
+  return expect(self, "2..")
 end
 
--- AUTH PLAIN: both in one base64 string.
+-- AUTH PLAIN: both in one base64 string, after an empty authorization identity.
 function session:plain(user, password)
-  self.try(self.tp:command("AUTH", "PLAIN " .. (mime.b64("\0" .. user .. "\0" .. password))))
-  return self.try(self.tp:check("2.."))
+  return ask(self, "AUTH", "PLAIN " .. (mime.b64("\0" .. user .. "\0" .. password)), "2..")
 end
 
 -- Authenticates with the first mechanism of LOGIN and PLAIN that the EHLO reply `ext` offers;
@@ -118,12 +125,10 @@ function session:send(mailt)
   self.try(mailt.from, "missing from")
   self.try(mailt.rcpt, "missing rcpt")
   self.try(mailt.source, "missing source")
+  local recipients = mailt.rcpt
+  if type(recipients) ~= "table" then recipients = { recipients } end
   self:mail(mailt.from)
-  if type(mailt.rcpt) == "table" then
-    for _, to in ipairs(mailt.rcpt) do self:rcpt(to) end
-  else
-    self:rcpt(mailt.rcpt)
-  end
+  for _, to in ipairs(recipients) do self:rcpt(to) end
   self:data(ltn12.source.chain(mailt.source, mime.stuff()), mailt.step)
 end
 
@@ -217,30 +222,22 @@ function M.message(mesgt)
   flatten(mesgt, items, fields)
   local i, failed = 1, nil
   return function()
-    if failed then return nil, failed end
-    while true do
+    while not failed do
       local item = items[i]
       if item == nil then return nil end
       if type(item) == "string" then
         i = i + 1
         if item ~= "" then return item end
       else
+        -- a source: its chunks until it ends (next item) or fails (the message fails)
         local ok, chunk, err = pcall(item)
-        if not ok then
-          failed = tostring(chunk)
-          return nil, failed
-        end
-        if chunk == nil then
-          if err then
-            failed = err
-            return nil, err
-          end
-          i = i + 1
-        elseif chunk ~= "" then
-          return chunk
-        end
+        if not ok then failed = tostring(chunk)
+        elseif chunk ~= nil then if chunk ~= "" then return chunk end
+        elseif err ~= nil then failed = err
+        else i = i + 1 end
       end
     end
+    return nil, failed
   end
 end
 
@@ -255,8 +252,7 @@ M.send = protect(function(mailt)
     error("bad argument #1 to 'send' (table expected, got " .. type(mailt) .. ")", 2)
   end
   local s = M.open(mailt.server, mailt.port, mailt.create)
-  local ext = s:greet(mailt.domain)
-  s:auth(mailt.user, mailt.password, ext)
+  s:auth(mailt.user, mailt.password, s:greet(mailt.domain))
   s:send(mailt)
   s:quit()
   return s:close()

@@ -166,13 +166,10 @@ function M.connect(host, port, timeout, create)
   local c, err = (create or socket.tcp)()
   if not c then return nil, err end
   c:settimeout(timeout or M.TIMEOUT)
-  local ok
-  ok, err = c:connect(host, port)
-  if not ok then
-    c:close()
-    return nil, err
-  end
-  return setmetatable({ c = c }, metat)
+  local connected, cerr = c:connect(host, port)
+  if connected then return setmetatable({ c = c }, metat) end
+  c:close()
+  return nil, cerr
 end
 
 socket.tp = M

@@ -23,6 +23,10 @@ local function sh(cmd)
   return out
 end
 
+-- In the sanitizer build the specs run with the sanitizer runtimes preloaded (for the
+-- instrumented socket/core.so); other programs must not inherit that: `ps` hangs with them.
+local PLAIN = os.getenv("LD_PRELOAD") and "env -u LD_PRELOAD " or ""
+
 -- The source tree, as an absolute path: the servers run in their own directories.
 local root = os.getenv("UVSOCKET_SOURCE_DIR") or sh("pwd"):gsub("%s+$", "")
 
@@ -64,7 +68,7 @@ end
 
 -- The processes of session `sid` that have not exited yet (zombies do not count).
 local function alive(sid)
-  local out = sh("ps -o stat= -s " .. sid .. " 2>/dev/null")
+  local out = sh(PLAIN .. "ps -o stat= -s " .. sid .. " 2>/dev/null")
   for stat in out:gmatch("%S+") do
     if not stat:match("^Z") then return true end
   end
@@ -214,7 +218,7 @@ http {
   local proxy_port = free_port()
   conf = conf:format(user, dir, dir, dir, dir, dir, dir, dir, port, dir, proxy_port)
   write(dir .. "/nginx.conf", conf)
-  local srv = spawn(dir, nginx .. " -p " .. quote(dir) .. " -e " .. quote(dir .. "/error.log")
+  local srv = spawn(dir, PLAIN .. nginx .. " -p " .. quote(dir) .. " -e " .. quote(dir .. "/error.log")
     .. " -c " .. quote(dir .. "/nginx.conf"))
   srv.port, srv.proxy_port, srv.www = port, proxy_port, dir .. "/www"
   wait_ready(srv)
@@ -226,7 +230,7 @@ function M.ftpd()
   local py = python_with("pyftpdlib")
   local dir = tempdir("ftpd")
   os.execute("mkdir -p " .. quote(dir .. "/home/pub"))
-  local srv = spawn(dir, py .. " " .. quote(root .. "/spec/support/ftpd.py") .. " "
+  local srv = spawn(dir, PLAIN .. py .. " " .. quote(root .. "/spec/support/ftpd.py") .. " "
     .. quote(dir .. "/home"))
   srv.home, srv.user, srv.password = dir .. "/home", "user", "secret"
   return wait_ready(srv, true)
@@ -236,7 +240,7 @@ function M.smtpd()
   local py = python_with("aiosmtpd")
   local dir = tempdir("smtpd")
   os.execute("mkdir -p " .. quote(dir .. "/mail"))
-  local srv = spawn(dir, py .. " " .. quote(root .. "/spec/support/smtpd.py") .. " "
+  local srv = spawn(dir, PLAIN .. py .. " " .. quote(root .. "/spec/support/smtpd.py") .. " "
     .. quote(dir .. "/mail"))
   srv.maildir = dir .. "/mail"
   return wait_ready(srv, true)
