@@ -8,16 +8,33 @@ socket.ftp's default password) may read and write in HOME/pub. Passive data port
 from an unprivileged port.
 """
 import logging
+import os
 import sys
 
 from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.handlers import ActiveDTP, FTPHandler
 from pyftpdlib.servers import FTPServer
+
+
+class HandedOverActiveDTP(ActiveDTP):
+    """Works around a pyftpdlib 1.5.7 bug seen with concurrent active-mode sessions.
+
+    Once an active data connection is made, its socket goes to the data channel, which closes
+    it after the transfer; but the session closes this connector again when it ends, and
+    takes the connector's old descriptor number out of the poller. By then that number may
+    belong to another session's new control connection, which stalls for good (its commands
+    stay unread). After the hand-over this connector owns nothing, so it is marked closed.
+    """
+
+    def handle_connect(self):
+        super().handle_connect()
+        self._closed = True
 
 
 def main():
     home = sys.argv[1]
-    logging.basicConfig(level=logging.WARNING)
+    debug = os.environ.get("UVSOCKET_FTPD_DEBUG")
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING)
     authorizer = DummyAuthorizer()
     authorizer.add_user("user", "secret", home, perm="elradfmwMT")
     authorizer.add_anonymous(home + "/pub", perm="elradfmw")
@@ -28,6 +45,7 @@ def main():
         pass
 
     Handler.authorizer = authorizer
+    Handler.active_dtp = HandedOverActiveDTP
     Handler.banner = "uvsocket test server ready"
     # Active mode: connect back from any port (not 20, which needs root).
     Handler.permit_privileged_ports = False
