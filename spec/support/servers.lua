@@ -2,9 +2,10 @@
 --
 -- Each server runs as its own process in its own session (so its whole process group can be
 -- killed), in a fresh temporary directory holding its generated configuration, logs and
--- files. start_* returns once the server's port answers; server:stop() kills the group, waits
--- until no process of it is left and removes the directory. A server that is never stopped is
--- stopped when the Lua state closes.
+-- files. Each function returns once the server's port answers; server:stop() kills the group,
+-- waits until no process of it is left and removes the directory. A server that is never
+-- stopped is stopped when the Lua state closes, and a watchdog ends it within a second of this
+-- process's death if the state never closes (a spec killed by its timeout).
 --
 --   httpd()  the uvsocket test server of support/httpd.lua
 --   nginx()  Debian's nginx serving www/ (static files), /dav/ (PUT and DELETE) and /proxy
@@ -106,9 +107,15 @@ end
 
 -- Starts `argv` (a shell command line) in directory `dir`, in a new session; returns the
 -- server object (its pid is also the id of its process group and session).
+local OWNER = sh("echo $PPID"):match("%d+")   -- this Lua process
+
 local function spawn(dir, command)
-  write(dir .. "/run.sh", "echo $$ > " .. quote(dir .. "/pid") .. "\ncd " .. quote(dir)
-    .. "\nexec " .. command .. "\n")
+  -- A watchdog in the server's process group ends the group when this process is gone, even
+  -- if it was killed before it could stop its servers (a spec that ran out of time).
+  write(dir .. "/run.sh", "echo $$ > " .. quote(dir .. "/pid") .. "\n"
+    .. "( while kill -0 " .. OWNER .. " 2>/dev/null; do sleep 1; done; rm -rf "
+    .. quote(dir) .. "; kill -TERM -$$ ) &\n"
+    .. "cd " .. quote(dir) .. "\nexec " .. command .. "\n")
   os.execute("setsid sh " .. quote(dir .. "/run.sh") .. " > " .. quote(dir .. "/out.log")
     .. " 2>&1 < /dev/null &")
   local srv = setmetatable({ dir = dir }, Server)
