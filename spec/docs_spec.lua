@@ -89,4 +89,10 @@ describe("the reference documents", function()
       end
     end
   end)
+
+  for _, mod in ipairs({ "http", "ftp", "smtp", "tp" }) do
+    it("every function of socket." .. mod .. " in " .. mod .. ".md", function()
+      check_namespace(require("socket." .. mod), "reference/" .. mod .. ".md")
+    end)
+  end
 end)

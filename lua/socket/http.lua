@@ -1,0 +1,499 @@
+-- socket/http.lua: an HTTP/1.1 client with the API of LuaSocket 3.1's `socket.http`:
+-- http.request in its simple and generic forms, the low-level connection object of http.open,
+-- and the "http-chunked" source and sink.
+--
+-- Pure Lua over socket calls (connect, send, receive, select), so a request blocks in a plain
+-- script and yields inside a task of socket.async: many tasks can each run requests at the same
+-- time in one thread. Every request uses a new connection and asks the server to close it.
+--
+-- What the server sends is bounded: a status, header or chunk-size line longer than
+-- http.MAXLINE bytes, or a header block (or trailer) larger than http.MAXHEADERS bytes, ends the
+-- request with an error instead of growing without limit.
+--
+-- Loading it stores the module in the socket namespace (socket.http) and adds "http-chunked"
+-- to socket.sourcet and socket.sinkt, as LuaSocket's does.
+local socket = require("socket")
+local url = require("socket.url")
+local ltn12 = require("ltn12")
+local mime = require("mime")
+local headers = require("socket.headers")
+local tp = require("socket.tp")
+
+local M = {}
+
+local error, ipairs, pairs, pcall, require, setmetatable, tonumber, tostring, type =
+  error, ipairs, pairs, pcall, require, setmetatable, tonumber, tostring, type
+local concat, sort = table.concat, table.sort
+local find, format, gsub, lower, match, sub =
+  string.find, string.format, string.gsub, string.lower, string.match, string.sub
+local try, newtry, protect = socket.try, socket.newtry, socket.protect
+local readline = tp.readline
+
+-- Module settings, read at each request.
+M.TIMEOUT = 60                 -- seconds any one socket call of a request may wait
+M.USERAGENT = socket._VERSION  -- sent as User-Agent
+M.PROXY = nil                  -- proxy URL used when a request names none
+M.MAXLINE = 65536              -- longest status, header or chunk-size line accepted (bytes)
+M.MAXHEADERS = 1048576         -- largest header block (or trailer block) accepted (bytes)
+
+-- Size of the pieces a response body is read in.
+local BLOCK = 16384
+-- Interim (1xx) responses skipped before one is taken as an error.
+local MAX_INTERIM = 32
+
+-----------------------------------------------------------------------------------------------
+-- Schemes: the default port and the socket factory of each URL scheme a request may use.
+-- schemes[name].create(reqt) returns a function that makes the socket.
+-----------------------------------------------------------------------------------------------
+local schemes = {}
+M.schemes = schemes
+
+schemes.http = {
+  port = 80,
+  create = function() return socket.tcp end,
+}
+
+-- https needs a TLS module that provides `ssl.https` with a `tcp(reqt)` socket factory; without
+-- one the request fails with a clear message.
+schemes.https = {
+  port = 443,
+  create = function(reqt)
+    local ok, tls = pcall(require, "ssl.https")
+    if not ok or type(tls) ~= "table" or type(tls.tcp) ~= "function" then
+      try(nil, "https is not available: no TLS module provides 'ssl.https'")
+    end
+    return tls.tcp(reqt)
+  end,
+}
+
+-----------------------------------------------------------------------------------------------
+-- Reading responses
+-----------------------------------------------------------------------------------------------
+
+-- One line of at most MAXLINE bytes; `what` names it in the "too long" error.
+local function getline(sock, what)
+  local line, err = readline(sock, M.MAXLINE)
+  if not line and err == "line too long" then err = what .. " too long" end
+  return line, err
+end
+
+-- Reads header lines up to the blank line that ends them, into `into` (a new table if nil):
+-- names lower-cased, values after the colon and the spaces that follow it, folded lines
+-- appended to the value they continue, repeated fields joined with ", ".
+-- Returns the table, or nil, err.
+local function read_headers(sock, into)
+  local fields = into or {}
+  local line, err = getline(sock, "header line")
+  if not line then return nil, err end
+  local size = #line
+  while line ~= "" do
+    local name, value = match(line, "^([^:]+):%s*(.*)$")
+    if not name then return nil, "malformed response headers" end
+    name = lower(name)
+    while true do
+      line, err = getline(sock, "header line")
+      if not line then return nil, err end
+      size = size + #line
+      if size > M.MAXHEADERS then return nil, "response headers too long" end
+      if not find(line, "^[ \t]") then break end
+      value = value .. line
+    end
+    local previous = fields[name]
+    fields[name] = previous and previous .. ", " .. value or value
+  end
+  return fields
+end
+
+-- Reads the status line: returns the code (a number) and the line, or nil, err.
+local function read_status(sock)
+  local line, err = getline(sock, "status line")
+  if not line then return nil, err end
+  local code = match(line, "^HTTP/%d+%.%d+ (%d%d%d)%f[^%d]")
+  if not code then return nil, "invalid status line" end
+  return tonumber(code), line
+end
+
+-- A source of exactly `length` bytes of the socket.
+local function length_source(sock, length)
+  return function()
+    if length <= 0 then return nil end
+    local n = length < BLOCK and length or BLOCK
+    local chunk, err = sock:receive(n)
+    if not chunk then return nil, err end
+    length = length - n
+    return chunk
+  end
+end
+
+-- A source of everything the socket sends until the peer closes.
+local function closed_source(sock)
+  local done = false
+  return function()
+    if done then return nil end
+    local chunk, err, partial = sock:receive(BLOCK)
+    if chunk then return chunk end
+    if err ~= "closed" then return nil, err end
+    done = true
+    if partial ~= "" then return partial end
+    return nil
+  end
+end
+
+-- The size of a chunk from its size line ("1a2b;ext=1"), or nil for anything that is not a
+-- hexadecimal number that fits comfortably in a Lua integer.
+local function chunk_size(line)
+  local hex = match(gsub(line, ";.*", ""), "^%s*(%x+)%s*$")
+  if not hex then return nil end
+  hex = gsub(hex, "^0+(%x)", "%1")
+  if #hex > 15 then return nil end
+  return tonumber(hex, 16)
+end
+
+-- A source that decodes a chunked body; the trailer fields are added to `fields`.
+local function chunked_source(sock, fields)
+  local left, done = 0, false
+  return function()
+    if done then return nil end
+    if left == 0 then
+      local line, err = getline(sock, "chunk size line")
+      if not line then return nil, err end
+      local size = chunk_size(line)
+      if not size then return nil, "invalid chunk size" end
+      if size == 0 then
+        done = true
+        local ok
+        ok, err = read_headers(sock, fields or {})
+        if not ok then return nil, err end
+        return nil
+      end
+      left = size
+    end
+    local n = left < BLOCK and left or BLOCK
+    local chunk, err = sock:receive(n)
+    if not chunk then return nil, err end
+    left = left - n
+    if left == 0 then
+      local line
+      line, err = getline(sock, "chunk size line")
+      if not line then return nil, err end
+      if line ~= "" then return nil, "malformed chunked body" end
+    end
+    return chunk
+  end
+end
+
+-- A sink that sends its data as chunks. An empty chunk is skipped (it would mark the end);
+-- the end of the data sends the last chunk, unless the data ended with an error, in which case
+-- nothing more is sent, so that the peer cannot take a truncated body for a whole one.
+local function chunked_sink(sock)
+  return function(chunk, err)
+    if chunk == nil then
+      if err then return nil, err end
+      return sock:send("0\r\n\r\n")
+    end
+    if chunk == "" then return 1 end
+    return sock:send(format("%X\r\n", #chunk) .. chunk .. "\r\n")
+  end
+end
+
+-- Sources and sinks given to socket.source/socket.sink answer getfd and dirty, so that they
+-- can be passed to socket.select.
+local function selectable(sock, fn)
+  return setmetatable({
+    getfd = function() return sock:getfd() end,
+    dirty = function() return sock:dirty() end,
+  }, { __call = function(_, ...) return fn(...) end })
+end
+
+socket.sourcet["http-chunked"] = function(sock, fields)
+  return selectable(sock, chunked_source(sock, fields))
+end
+
+socket.sinkt["http-chunked"] = function(sock)
+  return selectable(sock, chunked_sink(sock))
+end
+
+-----------------------------------------------------------------------------------------------
+-- The low-level connection object of http.open. Its methods raise socket.try errors (and close
+-- the connection first), so they are meant to run inside socket.protect, as http.request does.
+-----------------------------------------------------------------------------------------------
+local conn = {}
+local conn_mt = { __index = conn }
+
+-- The header block for a table of lower-case names: sorted, so the order is stable, written
+-- with the canonical spelling of each name, ended by a blank line.
+local function header_block(fields)
+  local names = {}
+  for name in pairs(fields) do names[#names + 1] = name end
+  sort(names)
+  local canonic = headers.canonic
+  local out = {}
+  for i, name in ipairs(names) do
+    out[i] = (canonic[name] or name) .. ": " .. tostring(fields[name]) .. "\r\n"
+  end
+  out[#out + 1] = "\r\n"
+  return concat(out)
+end
+
+-- http.open(host, port [, create]) -> connection
+-- Creates the socket with create() (default socket.tcp), sets http.TIMEOUT and connects.
+function M.open(host, port, create)
+  local h = setmetatable({}, conn_mt)
+  h.c = try((create or socket.tcp)())
+  h.try = newtry(function() h:close() end)
+  h.c:settimeout(M.TIMEOUT)
+  h.try(h.c:connect(host, port))
+  return h
+end
+
+function conn:sendrequestline(method, uri)
+  return self.try(self.c:send(format("%s %s HTTP/1.1\r\n", method or "GET", uri)))
+end
+
+function conn:sendheaders(fields)
+  self.try(self.c:send(header_block(fields)))
+  return 1
+end
+
+-- The request line and the headers in one send.
+function conn:sendhead(method, uri, fields)
+  self.try(self.c:send(format("%s %s HTTP/1.1\r\n", method, uri) .. header_block(fields)))
+  return 1
+end
+
+-- Sends the body from `source`: as is when the headers give its length, chunked otherwise.
+function conn:sendbody(fields, source, step)
+  source = source or ltn12.source.empty()
+  local snk
+  if fields["content-length"] then
+    snk = socket.sink("keep-open", self.c)
+  else
+    snk = chunked_sink(self.c)
+  end
+  return self.try(ltn12.pump.all(source, snk, step or ltn12.pump.step))
+end
+
+function conn:receivestatusline()
+  return self.try(read_status(self.c))
+end
+
+function conn:receiveheaders()
+  return self.try(read_headers(self.c))
+end
+
+-- Reads the body the headers announce: chunked when a transfer coding other than identity is
+-- named, else content-length bytes, else everything until the server closes.
+function conn:receivebody(fields, sink, step)
+  sink = sink or ltn12.sink.null()
+  local coding = fields["transfer-encoding"]
+  local length = match(fields["content-length"] or "", "^%s*(%d+)%s*$")
+  local src
+  if coding and lower(coding) ~= "identity" then
+    src = chunked_source(self.c, fields)
+  elseif length and #length <= 15 then
+    src = length_source(self.c, tonumber(length))
+  else
+    src = closed_source(self.c)
+  end
+  return self.try(ltn12.pump.all(src, sink, step or ltn12.pump.step))
+end
+
+-- Reads a response without status line or headers: `status` (what was read already) and then
+-- everything until the server closes.
+function conn:receive09body(status, sink, step)
+  local src = ltn12.source.cat(ltn12.source.string(status), closed_source(self.c))
+  return self.try(ltn12.pump.all(src, sink or ltn12.sink.null(), step or ltn12.pump.step))
+end
+
+function conn:close()
+  return self.c:close()
+end
+
+-----------------------------------------------------------------------------------------------
+-- Requests
+-----------------------------------------------------------------------------------------------
+
+-- The codes a GET or HEAD follows when they carry a Location.
+local redirect_codes = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
+
+local url_defaults = { scheme = "http", path = "/" }
+
+-- A host for the Host header or a URL: IPv6 literals go in brackets.
+local function bracket(host)
+  if find(host, ":", 1, true) and sub(host, 1, 1) ~= "[" then return "[" .. host .. "]" end
+  return host
+end
+
+local function basic(user, password)
+  return "Basic " .. (mime.b64(url.unescape(user) .. ":" .. url.unescape(password)))
+end
+
+-- The request as it will be sent: the URL parsed, explicit fields copied over it, defaults
+-- filled in, target, headers and the address to connect to worked out.
+local function prepare(reqt)
+  local r = reqt.url and try(url.parse(reqt.url, url_defaults)) or {}
+  for k, v in pairs(reqt) do r[k] = v end
+  local scheme = r.scheme
+  local defs = schemes[scheme]
+  if not defs then try(nil, "unsupported scheme '" .. tostring(scheme) .. "'") end
+  if not (r.host and r.host ~= "") then try(nil, "invalid host '" .. tostring(r.host) .. "'") end
+  if not (r.port and r.port ~= "") then r.port = defs.port end
+  if not (r.method and r.method ~= "") then r.method = "GET" end
+  if not match(r.method, "^[%w!#$%%&'*+.^_`|~-]+$") then
+    try(nil, "invalid method '" .. tostring(r.method) .. "'")
+  end
+  try(r.path, "invalid path 'nil'")
+  local proxy = r.proxy or M.PROXY
+  proxy = proxy and try(url.parse(proxy))
+  -- The request target: the absolute URL for a proxy, otherwise the path and what follows it.
+  -- The fragment belongs to the client and is never sent.
+  local target = r.uri
+  if not target then
+    local parts = { path = r.path, params = r.params, query = r.query }
+    if proxy then
+      parts.scheme, parts.host, parts.port = scheme, r.host, r.port
+    end
+    target = url.build(parts)
+  end
+  if find(target, "[%s%c]") then try(nil, "invalid path '" .. target .. "'") end
+  r.uri = target
+  -- Headers: the defaults, then the caller's (names lower-cased) over them.
+  local host = bracket(r.host)
+  if tostring(r.port) ~= tostring(defs.port) then host = host .. ":" .. r.port end
+  local fields = { host = host, te = "trailers", connection = "close, TE" }
+  fields["user-agent"] = M.USERAGENT
+  if r.user and r.password then fields["authorization"] = basic(r.user, r.password) end
+  if proxy and proxy.user and proxy.password then
+    fields["proxy-authorization"] = basic(proxy.user, proxy.password)
+  end
+  if reqt.headers then
+    for name, value in pairs(reqt.headers) do fields[lower(name)] = value end
+  end
+  for name, value in pairs(fields) do
+    if find(name, "[%s%c:]") or find(tostring(value), "[\r\n]") then
+      try(nil, "invalid header '" .. name .. "'")
+    end
+  end
+  if r.source and not fields["content-length"] and not fields["transfer-encoding"] then
+    fields["transfer-encoding"] = "chunked"
+  end
+  r.headers = fields
+  -- Where to connect, and with which socket factory: a proxy's own scheme decides its factory.
+  if proxy then
+    r.connect_host, r.connect_port = proxy.host, proxy.port or 3128
+    if not r.create then r.create = (schemes[proxy.scheme] or schemes.http).create(r) end
+  else
+    r.connect_host, r.connect_port = r.host, r.port
+    if not r.create then r.create = defs.create(r) end
+  end
+  -- The URL that relative redirects are resolved against.
+  r.base = url.build({ scheme = scheme, host = r.host, port = r.port, path = r.path,
+    params = r.params, query = r.query })
+  return r
+end
+
+-- The absolute URL a response redirects to, when the request should follow it; and the
+-- Location value as the server sent it.
+local function redirection(r, code, fields)
+  if r.redirect == false or not redirect_codes[code] or r.source then return nil end
+  if r.method ~= "GET" and r.method ~= "HEAD" then return nil end
+  local location = fields.location
+  if not location then return nil end
+  location = gsub(location, "%s", "")
+  if location == "" then return nil end
+  if r.maxredirects ~= false and (r.nredirects or 0) >= (r.maxredirects or 5) then
+    return nil
+  end
+  -- Made absolute first, so that a relative Location keeps the scheme it came from.
+  local target = url.absolute(r.base, location)
+  local scheme = url.parse(target).scheme
+  if not (scheme and schemes[scheme]) then return nil end
+  if r.scheme == "https" and scheme ~= "https" then return nil end
+  return target, location, scheme
+end
+
+local generic
+
+-- The settings a followed redirect keeps from the request that led to it.
+local carried = { "sink", "step", "headers", "proxy", "redirect", "maxredirects" }
+
+-- Follows a redirect with a new request that keeps the caller's settings (and its socket
+-- factory while the scheme stays the same).
+local function follow(reqt, r, target, location, scheme)
+  local hop = { url = target, method = r.method, nredirects = (reqt.nredirects or 0) + 1 }
+  for _, key in ipairs(carried) do hop[key] = reqt[key] end
+  if scheme == r.scheme then hop.create = reqt.create end
+  local ok, code, fields, status = generic(hop)
+  fields = fields or {}
+  fields.location = fields.location or location
+  return ok, code, fields, status
+end
+
+-- Whether a response to `method` with `code` has a body.
+local function has_body(method, code)
+  if method == "HEAD" or code == 204 or code == 304 then return false end
+  return code >= 200
+end
+
+-- The generic form; raises socket.try errors, turned into nil, err by http.request.
+function generic(reqt)
+  local r = prepare(reqt)
+  local h = M.open(r.connect_host, r.connect_port, r.create)
+  h:sendhead(r.method, r.uri, r.headers)
+  if r.source then h:sendbody(r.headers, r.source, r.step) end
+  local code, status = h:receivestatusline()
+  -- Interim responses (100 Continue, 103 Early Hints, ...) come before the real one; a 101
+  -- would switch protocols, which no request here asks for, so it is returned as it is.
+  local interim = 0
+  while code < 200 and code ~= 101 do
+    interim = interim + 1
+    h.try(interim <= MAX_INTERIM, "too many interim responses")
+    h:receiveheaders()
+    code, status = h:receivestatusline()
+  end
+  local fields = h:receiveheaders()
+  local target, location, scheme = redirection(r, code, fields)
+  if target then
+    h:close()
+    return follow(reqt, r, target, location, scheme)
+  end
+  if has_body(r.method, code) then h:receivebody(fields, r.sink, r.step) end
+  h:close()
+  return 1, code, fields, status
+end
+
+-- http.genericform(url [, body]) -> reqt
+-- The generic request the simple form makes: a GET, or with `body` a form POST; the response
+-- body is collected in reqt.target.
+function M.genericform(u, body)
+  local reqt = { url = u }
+  reqt.sink, reqt.target = ltn12.sink.table()
+  if body == nil then return reqt end
+  body = tostring(body)
+  reqt.method = "POST"
+  reqt.headers = { ["content-type"] = "application/x-www-form-urlencoded",
+    ["content-length"] = #body }
+  reqt.source = ltn12.source.string(body)
+  return reqt
+end
+
+local function simple(u, body)
+  local reqt = M.genericform(u, body)
+  local _, code, fields, status = generic(reqt)
+  return concat(reqt.target), code, fields, status
+end
+
+-- http.request(url [, body]) -> body, code, headers, status | nil, err
+-- http.request(reqt) -> 1, code, headers, status | nil, err
+M.request = protect(function(reqt, body)
+  local t = type(reqt)
+  if t == "string" then return simple(reqt, body) end
+  if t ~= "table" then
+    error("bad argument #1 to 'request' (string or table expected, got " .. t .. ")", 2)
+  end
+  return generic(reqt)
+end)
+
+socket.http = M
+
+return M

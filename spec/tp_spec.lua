@@ -1,0 +1,158 @@
+-- tp_spec.lua: socket.tp, the control channel of ftp and smtp, against scripted peers (each a
+-- separate uvsocket process), in blocking mode and as a task.
+local socket = require("socket")
+local tp = require("socket.tp")
+local ltn12 = require("ltn12")
+local H = require("support.helpers").use(_ENV)
+
+teardown(H.cleanup)
+
+describe("socket.tp", function()
+  it("has LuaSocket's fields and stores itself in the socket namespace", function()
+    assert.are.equal(tp, socket.tp)
+    assert.are.equal(60, tp.TIMEOUT)
+    assert.is_function(tp.connect)
+    assert.are.equal(65536, tp.MAXLINE)
+  end)
+
+  it("raises for a create hook that is not a function", function()
+    assert.has_error(function() tp.connect("127.0.0.1", 1, 1, 42) end,
+      "bad argument #4 to 'connect' (function expected, got number)")
+  end)
+end)
+
+H.modes("tp objects", function(run, mode)
+  it("read single and multi-line replies and check their codes", function()
+    local p, port = H.listen_peer([[
+c:send("220 ready\r\n")
+c:send("250-first\r\n250-second\r\n250 last\r\n")
+c:send("331 more\r\n")
+c:send("550 no\r\n")
+c:send("200 fn\r\n")
+c:send("421-a\r\n 421 continued\r\n421 end\r\n")
+c:send("nonsense\r\n")
+]])
+    run(function()
+      local t = assert(tp.connect("127.0.0.1", port))
+      assert.are.same({ 220, "220 ready" }, { t:check("2..") })
+      assert.are.same({ 250, "250-first\n250-second\n250 last" }, { t:check(250) })
+      assert.are.same({ 331, "331 more" }, { t:check({ "2..", 331 }) })
+      assert.are.same({ nil, "550 no" }, { t:check("2..") })
+      assert.are.same({ "called", 200, "200 fn" },
+        { t:check(function(code, reply) return "called", code, reply end) })
+      assert.are.same({ 421, "421-a\n 421 continued\n421 end" }, { t:check("4..") })
+      assert.are.same({ nil, "invalid server reply" }, { t:check("2..") })
+      assert.are.same({ nil, "closed" }, { t:check("2..") })
+      assert.are.equal(1, t:close())
+    end)
+    p:close()
+  end)
+
+  it("send upper-cased commands and refuse line breaks in them", function()
+    local p, port = H.listen_peer([[
+for _ = 1, 3 do io.write(c:receive(), "\n") end
+io.flush()
+]])
+    run(function()
+      local t = assert(tp.connect("127.0.0.1", port, 5))
+      assert.truthy(t:command("user", "someone"))
+      assert.truthy(t:command("noop"))
+      assert.are.same({ nil, "invalid command" }, { t:command("dele", "x\r\nDELE y") })
+      assert.truthy(t:send("RAW line\r\n"))
+      t:close()
+    end)
+    assert.are.equal("USER someone", p:read("l"))
+    assert.are.equal("NOOP", p:read("l"))
+    assert.are.equal("RAW line", p:read("l"))
+    p:close()
+  end)
+
+  it("pass data through sources and sinks, and expose the socket", function()
+    local p, port = H.listen_peer([[
+c:send("line one\r\n")
+local data = c:receive(11)
+c:send(data)
+]])
+    run(function()
+      local t = assert(tp.connect("127.0.0.1", port))
+      local got = {}
+      assert.truthy(t:sink(ltn12.sink.table(got), "*l"))
+      assert.are.same({ "line one" }, got)
+      assert.truthy(t:source(ltn12.source.string("hello world")))
+      assert.are.equal("hello world", t:receive(11))
+      assert.is_number(t:getfd())
+      assert.is_false(t:dirty())
+      assert.are.equal(t:getcontrol():getfd(), t:getfd())
+      local peer_ip, peer_port = t:getpeername()
+      assert.are.equal("127.0.0.1", peer_ip)
+      assert.are.equal(port, tonumber(peer_port))
+      local _, my_port = t:getsockname()
+      assert.are_not.equal(port, tonumber(my_port))
+      t:close()
+    end)
+    p:close()
+  end)
+
+  it("bound reply lines and whole replies", function()
+    local p, port = H.listen_peer([[
+c:send("220 " .. ("x"):rep(70000) .. "\r\n")
+c:send("220 ok\r\n")
+local line = "250-" .. ("y"):rep(1000) .. "\r\n"
+for _ = 1, 1100 do c:send(line) end
+c:send("250 end\r\n")
+c:receive()
+]])
+    run(function()
+      local t = assert(tp.connect("127.0.0.1", port))
+      assert.are.same({ nil, "line too long" }, { t:check("2..") })
+      t:close()
+    end)
+    p:close()
+    p, port = H.listen_peer([[
+local line = "250-" .. ("y"):rep(1000) .. "\r\n"
+for _ = 1, 1100 do c:send(line) end
+c:send("250 end\r\n")
+c:receive()
+]])
+    run(function()
+      local t = assert(tp.connect("127.0.0.1", port))
+      assert.are.same({ nil, "server reply too long" }, { t:check("2..") })
+      t:close()
+    end)
+    p:close()
+  end)
+
+  it("time out on a silent server after the timeout, even while bytes trickle in", function()
+    local p, port = H.listen_peer([[
+c:send("2")
+for _ = 1, 8 do socket.sleep(0.1) c:send("0") end
+c:receive()
+]])
+    run(function()
+      local t = assert(tp.connect("127.0.0.1", port, 0.35))
+      local elapsed, code, err = H.timed(t.check, t, "2..")
+      assert.is_nil(code)
+      assert.are.equal("timeout", err)
+      assert.is_true(elapsed >= 0.3 and elapsed < 0.7, tostring(elapsed))
+      -- the socket's own timeout is untouched
+      assert.are.equal(0.35, (t:getcontrol():gettimeout()))
+      t:close()
+    end)
+    p:close()
+  end)
+
+  it("report connection failures as nil, err", function()
+    run(function()
+      local srv, port = H.server()
+      srv:close()
+      assert.are.same({ nil, "connection refused" }, { tp.connect("127.0.0.1", port) })
+      local made
+      local t = tp.connect("127.0.0.1", port, 1, function()
+        made = true
+        return nil, "hook says no"
+      end)
+      assert.is_nil(t)
+      assert.is_true(made)
+    end)
+  end)
+end)
