@@ -134,6 +134,13 @@ describe("examples", function()
     check_ftp_transfer(ok, out)
   end)
 
+  it("fanout_fetch.lua fetches many URLs under one deadline", function()
+    local ok, out = run(lua .. " " .. example("fanout_fetch.lua") .. " --check")
+    assert.is_true(ok, out)
+    assert.matches("/delay/30%s+timeout", out)
+    assert.matches("21 requests in [01]%.%d+ s", out)
+  end)
+
   it("covers every file in examples/", function()
     local p = assert(io.popen("ls \"${UVSOCKET_SOURCE_DIR:-.}\"/examples"))
     for name in p:lines() do

@@ -210,6 +210,8 @@ Task* Runtime::spawn(lua_State* L, int fn, int nargs) {
   t->co = co;
   t->nargs = nargs;
   t->id = next_id_++;
+  // A task spawned inside a deadline scope works under that deadline too.
+  if (Task* parent = task_of(L)) t->deadline = parent->deadline;
   lua_pushvalue(L, -1);
   t->ref = luaL_ref(L, LUA_REGISTRYINDEX);  // released in finish()
   if (use_map_) {
