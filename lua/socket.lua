@@ -93,27 +93,30 @@ end
 
 M.try = M.newtry()
 
--- socket.choose(table) -> function(name, a, b): calls table[name](a, b); name defaults to
--- "default" when it is not a string.
+-- Calls tbl[key](a, b), or raises "unknown key (key)" at the level of the dispatcher's caller.
+local function dispatch(tbl, key, a, b)
+  local handler = tbl[key]
+  if handler == nil then error(("unknown key (%s)"):format(tostring(key)), 4) end
+  return handler(a, b)
+end
+
+-- socket.choose(tbl) -> function(name, a, b) that calls tbl[name](a, b). When the first argument
+-- is not a string, tbl.default is called and that argument is passed on as its first.
 function M.choose(tbl)
-  return function(name, opt1, opt2)
-    if type(name) ~= "string" then
-      name, opt1, opt2 = "default", name, opt1
-    end
-    local f = tbl[name or "nil"]
-    if not f then error("unknown key (" .. tostring(name) .. ")", 3) end
-    return f(opt1, opt2)
+  return function(name, a, b)
+    if type(name) == "string" then return dispatch(tbl, name, a, b) end
+    return dispatch(tbl, "default", name, a)
   end
 end
 
 -----------------------------------------------------------------------------------------------
 -- LTN12 sinks and sources over sockets. Each is a callable table that also answers getfd and
--- dirty, so it can be passed to socket.select.
+-- dirty, so it can be passed to socket.select. socket.http adds its "http-chunked" modes.
 -----------------------------------------------------------------------------------------------
-local sourcet, sinkt = {}, {}
-M.sourcet = sourcet
-M.sinkt = sinkt
 M.BLOCKSIZE = 2048
+local sinkt = {}
+local sourcet = {}
+M.sinkt, M.sourcet = sinkt, sourcet
 
 local function selectable(sock, call)
   return setmetatable({
