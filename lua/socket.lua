@@ -6,7 +6,8 @@ local core = require("socket.core")
 
 local M = core
 
-local error, ipairs, setmetatable, tostring, type = error, ipairs, setmetatable, tostring, type
+local error, ipairs, pairs, setmetatable, tostring, type =
+  error, ipairs, pairs, setmetatable, tostring, type
 
 local families = { unspec = true, inet = true, inet6 = true }
 
@@ -56,35 +57,30 @@ function M.connect(address, port, locaddr, locport, family)
   return sock
 end
 
-function M.connect4(address, port, locaddr, locport)
-  return M.connect(address, port, locaddr, locport, "inet")
-end
-
-function M.connect6(address, port, locaddr, locport)
-  return M.connect(address, port, locaddr, locport, "inet6")
+-- socket.connect4(...), socket.connect6(...): socket.connect restricted to one family.
+for name, family in pairs({ connect4 = "inet", connect6 = "inet6" }) do
+  M[name] = function(address, port, locaddr, locport)
+    return M.connect(address, port, locaddr, locport, family)
+  end
 end
 
 -- socket.bind(host, port [, backlog]) -> server | nil, err
--- A listening tcp server with reuseaddr set, on the first address of host that works.
+-- A listening tcp server with reuseaddr set, on the first address of host that works ("*" is
+-- every IPv4 address).
 function M.bind(host, port, backlog)
-  if host == "*" then host = "0.0.0.0" end
-  local addrinfo, err = core.dns.getaddrinfo(host)
-  if not addrinfo then return nil, err end
+  local candidates, err = core.dns.getaddrinfo(host == "*" and "0.0.0.0" or host)
+  if not candidates then return nil, err end
   err = "no info on address"
-  for _, alt in ipairs(addrinfo) do
-    local sock
-    if alt.family == "inet" then
-      sock, err = core.tcp4()
-    else
-      sock, err = core.tcp6()
-    end
-    if not sock then return nil, err end
+  for _, candidate in ipairs(candidates) do
+    local make = candidate.family == "inet" and core.tcp4 or core.tcp6
+    local sock, why = make()
+    if not sock then return nil, why end
     sock:setoption("reuseaddr", true)
-    local ok
-    ok, err = sock:bind(alt.addr, port)
-    if ok then
-      ok, err = sock:listen(backlog)
-      if ok then return sock end
+    local bound
+    bound, err = sock:bind(candidate.addr, port)
+    if bound then
+      bound, err = sock:listen(backlog)
+      if bound then return sock end
     end
     sock:close()
   end
