@@ -22,17 +22,9 @@ class Deadline {
   // True when the call must never wait (block timeout exactly 0), LuaSocket's timeout_iszero.
   [[nodiscard]] bool never_wait() const { return t_.block == 0.0; }
 
-  // True when no limit applies at all.
-  [[nodiscard]] bool unlimited() const { return t_.block < 0.0 && t_.total < 0.0; }
-
   // Seconds the caller may still wait at time `now`: negative means no limit, 0 means the
   // deadline has passed.
   [[nodiscard]] double remaining(double now) const;
-
-  // Absolute time at which the current wait ends, for timers; meaningful only if !unlimited().
-  [[nodiscard]] double expiry(double now) const { return now + remaining(now); }
-
-  [[nodiscard]] double start() const { return start_; }
 
  private:
   Timeouts t_;

@@ -206,7 +206,6 @@ Task* Runtime::spawn(lua_State* L, int fn, int nargs) {
   lua_setiuservalue(L, -2, 4);                                            // fn args task
   lua_rotate(L, fn, 1);                                                   // task fn args
   lua_xmove(L, co, nargs + 1);                                            // task
-  t->rt = this;
   t->co = co;
   t->nargs = nargs;
   t->id = next_id_++;
@@ -637,7 +636,6 @@ FdWatch* FdWatch::open(Runtime* rt, int fd) {
   }
   w->handle_.data = w;
   w->rt_ = rt;
-  w->fd_ = fd;
   rt->watchers_++;
   return w;
 }

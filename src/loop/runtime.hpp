@@ -51,7 +51,6 @@ class WaitSource {
 // to the handle, so the pointers that watchers, jobs, joiners and the deadline heap keep to it
 // stay valid. A task is also the wait source of the tasks that join it.
 struct Task : HeapNode, WaitSource {
-  Runtime* rt = nullptr;
   lua_State* co = nullptr;  // the task's coroutine
   int ref = LUA_NOREF;      // registry ref to the handle; released in Runtime::finish
   TaskState state = TaskState::kReady;
@@ -130,8 +129,6 @@ class FdWatch final : public WaitSource {
   // read came back short: a receive can then wait at once instead of calling recv() in vain.
   [[nodiscard]] bool maybe_readable() const { return readable_ || !(armed_ & kRead); }
   void drained() { readable_ = false; }
-  [[nodiscard]] int fd() const { return fd_; }
-  [[nodiscard]] bool has_waiter(int dir) const { return dir == kRead ? reader_ : writer_; }
 
  private:
   FdWatch() = default;
@@ -144,7 +141,6 @@ class FdWatch final : public WaitSource {
   Task* writer_ = nullptr;
   Prefetch prefetch_ = nullptr;
   void* prefetch_ctx_ = nullptr;
-  int fd_ = -1;
   int armed_ = 0;
   bool readable_ = true;
   // The uv_run during which the reader was last woken: libuv may report the socket again in the
@@ -187,8 +183,6 @@ class Runtime {
   // A scratch area for reads made in libuv callbacks (never held across a callback).
   static constexpr size_t kScratchSize = 65536;
   char* scratch() { return scratch_; }
-  [[nodiscard]] bool running() const { return running_; }
-  [[nodiscard]] bool closing() const { return closing_; }
   [[nodiscard]] uint64_t iteration() const { return iteration_; }
 
   // Monotonic clock in seconds, for deadlines.

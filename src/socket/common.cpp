@@ -39,7 +39,7 @@ void set_funcs(lua_State* L, int ns, int rt, const luaL_Reg* funcs) {
 }
 
 int common_close(lua_State* L, Socket* s) {
-  close_socket(Runtime::of(L), s);
+  close_socket(s->rt, s);
   return push_ok(L);
 }
 

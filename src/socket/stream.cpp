@@ -61,75 +61,57 @@ int receive_failed(lua_State* L, Runtime* rt, Socket* s, int err) {
 }
 
 // Reads whatever the kernel holds into the buffer. Returns kIoDone after reading something,
-// kIoClosed at end of stream, EAGAIN, or another errno value.
-int fill(Runtime* rt, Socket* s) {
-  const Pattern& p = s->matcher.pattern();
-  size_t want = BufferPool::kReadChunk;
-  if (p.kind == PatternKind::kCount && p.count > s->buf.size() + want) want = p.count - s->buf.size();
-  size_t room = 0;
-  char* at = s->buf.prepare(rt->pool(), want, &room);
-  if (!at) return ENOMEM;
-  for (;;) {
-    const ssize_t n = ::recv(s->fd, at, room, 0);
-    if (n > 0) {
-      s->buf.commit(static_cast<size_t>(n));
-      if (static_cast<size_t>(n) < room && s->watch) s->watch->drained();
-      return kIoDone;
+// kIoClosed at end of stream, EAGAIN, or another errno value. With `small` the read goes into the
+// runtime's scratch area and only what arrived is kept (see prefetch); otherwise it goes straight
+// into the buffer.
+int fill(Runtime* rt, Socket* s, bool small = false) {
+  char* at = rt->scratch();
+  size_t room = Runtime::kScratchSize;
+  if (!small) {
+    const Pattern& p = s->matcher.pattern();
+    size_t want = BufferPool::kReadChunk;
+    if (p.kind == PatternKind::kCount && p.count > s->buf.size() + want) {
+      want = p.count - s->buf.size();
     }
-    if (n == 0) {
-      if (s->buf.empty()) s->buf.release(rt->pool());
-      return kIoClosed;
-    }
-    if (errno == EINTR) continue;
-    const int err = errno;
-    if (err == EAGAIN || err == EWOULDBLOCK) {
-      if (s->watch) s->watch->drained();
-      // A connection waiting for data holds no receive memory.
-      if (s->buf.empty()) s->buf.release(rt->pool());
-      return EAGAIN;
-    }
-    if (s->buf.empty()) s->buf.release(rt->pool());
-    return err;
+    at = s->buf.prepare(rt->pool(), want, &room);
+    if (!at) return ENOMEM;
   }
+  ssize_t n;
+  do {
+    n = ::recv(s->fd, at, room, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) {
+    const auto got = static_cast<size_t>(n);
+    if (small) {
+      size_t unused = 0;
+      char* dst = s->buf.prepare(rt->pool(), got, &unused);
+      if (!dst) return ENOMEM;
+      std::memcpy(dst, at, got);
+    }
+    s->buf.commit(got);
+    if (got < room && s->watch) s->watch->drained();
+    return kIoDone;
+  }
+  const int err = n == 0 ? kIoClosed : errno;
+  if ((err == EAGAIN || err == EWOULDBLOCK) && s->watch) s->watch->drained();
+  // A connection waiting for data holds no receive memory.
+  if (s->buf.empty()) s->buf.release(rt->pool());
+  return err == EWOULDBLOCK ? EAGAIN : err;
 }
 
 // The poll callback's read for a waiting receive (FdWatch::Prefetch). What it cannot return
 // (end of stream, an error) waits in s->pending for the receive to report. A receive that
-// expects little (a line, a short count) into an empty buffer reads into the runtime's scratch
-// area and keeps only what arrived, so that a burst of ten thousand ready connections does not
-// take ten thousand 8 KiB blocks before their tasks run; a large receive reads in place.
+// expects little (a line, a short count) into an empty buffer reads through the scratch area,
+// so that a burst of ten thousand ready connections does not take ten thousand 8 KiB blocks
+// before their tasks run; a large receive reads in place.
 void prefetch(Runtime* rt, void* ctx) {
   auto* s = static_cast<Socket*>(ctx);
   if (s->fd < 0 || s->pending) return;
   const Pattern& p = s->matcher.pattern();
   const bool small = s->buf.empty() && (p.kind == PatternKind::kLine ||
                                         (p.kind == PatternKind::kCount && p.count < 4096));
-  if (!small) {
-    const int err = fill(rt, s);
-    if (err != kIoDone && err != EAGAIN) s->pending = err;
-    return;
-  }
-  ssize_t n;
-  do {
-    n = ::recv(s->fd, rt->scratch(), Runtime::kScratchSize, 0);
-  } while (n < 0 && errno == EINTR);
-  if (n > 0) {
-    size_t room = 0;
-    char* at = s->buf.prepare(rt->pool(), static_cast<size_t>(n), &room);
-    if (!at) {
-      s->pending = ENOMEM;
-      return;
-    }
-    std::memcpy(at, rt->scratch(), static_cast<size_t>(n));
-    s->buf.commit(static_cast<size_t>(n));
-    if (static_cast<size_t>(n) < Runtime::kScratchSize && s->watch) s->watch->drained();
-  } else if (n == 0) {
-    s->pending = kIoClosed;
-  } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
-    s->pending = errno;
-  } else if (s->watch) {
-    s->watch->drained();
-  }
+  const int err = fill(rt, s, small);
+  if (err != kIoDone && err != EAGAIN) s->pending = err;
 }
 
 int receive_k(lua_State* L, int status, lua_KContext ctx) {
