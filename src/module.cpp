@@ -4,6 +4,7 @@
 
 #include "loop/runtime.hpp"
 #include "lua/lua_api.hpp"
+#include "socket/socket_runtime.hpp"
 
 namespace uvs {
 namespace loop {
@@ -16,6 +17,7 @@ void open_udp(lua_State* L, int ns, int rt);
 void open_unix(lua_State* L, int ns, int rt);
 void open_select(lua_State* L, int ns, int rt);
 void open_dns(lua_State* L, int ns, int rt);
+void open_waitfd(lua_State* L, int async, int rt);
 }  // namespace socket
 }  // namespace uvs
 
@@ -25,8 +27,9 @@ extern "C" __attribute__((visibility("default"))) int luaopen_socket_core(lua_St
   using namespace uvs;
   // The runtime handle is created first so that, when the state closes, it is finalized after
   // every socket.
-  loop::Runtime::create(L);
+  loop::Runtime* runtime = loop::Runtime::create(L);
   const int rt = lua_gettop(L);
+  (void)socket::SocketRuntime::install(L, runtime);
   lua_pushvalue(L, rt);
   lua_setfield(L, LUA_REGISTRYINDEX, "uvsocket.runtime.handle");
   lua_newtable(L);
@@ -51,5 +54,8 @@ extern "C" __attribute__((visibility("default"))) int luaopen_socket_core(lua_St
   socket::open_select(L, ns, rt);
   socket::open_dns(L, ns, rt);
   loop::open_async(L, ns, rt);
+  lua_getfield(L, ns, "async");
+  socket::open_waitfd(L, lua_gettop(L), rt);
+  lua_pop(L, 1);
   return 1;
 }

@@ -3,15 +3,17 @@
 -- (group), timers, synchronisation (lock, semaphore, queue, event, condition) and servers
 -- (serve, shutdown).
 --
--- Loading it also replaces coroutine.resume and coroutine.wrap with versions that behave the
--- same, except that a coroutine resumed by a task can wait on a socket: the wait is passed up
--- to the scheduler instead of blocking the thread (docs/async.md).
+-- Loading it also replaces coroutine.resume, coroutine.wrap and coroutine.close with versions
+-- that behave the same, except that a coroutine resumed by a task can wait on a socket (the
+-- wait is passed up to the scheduler instead of blocking the thread), and that closing a task's
+-- coroutine ends the task cleanly (docs/async.md).
 local core = require("socket.core")
 
 local M = core.async
 
 coroutine.resume = M._resume
 coroutine.wrap = M._wrap
+if M._close then coroutine.close = M._close end
 
 local function merge(name)
   for k, v in pairs(require("socket.async." .. name)) do M[k] = v end

@@ -12,6 +12,8 @@
 #include <ctime>
 
 #include "loop/runtime.hpp"
+#include "loop/signal.hpp"
+#include "loop/wait.hpp"
 #include "lua/lua_api.hpp"
 
 namespace uvs::loop {
@@ -24,9 +26,9 @@ Task* check_task(lua_State* L, int idx) {
   return static_cast<Task*>(luaL_checkudata(L, idx, kTaskClass));
 }
 
-// The result of a wait in a continuation: true, or nil and why it ended otherwise.
-int push_wait_result(lua_State* L, Task* t) {
-  switch (t ? t->wake : Wake::kReady) {
+// The result of a wait: true, or nil and why it ended otherwise.
+int push_wake(lua_State* L, Wake why) {
+  switch (why) {
     case Wake::kTimeout:
       lua_pushnil(L);
       lua_pushliteral(L, "timeout");
@@ -45,11 +47,55 @@ int push_wait_result(lua_State* L, Task* t) {
   }
 }
 
-// The task calling a function that must wait; raises outside tasks.
-Task* need_task(lua_State* L, const char* fname) {
-  Task* t = Runtime::of(L)->yieldable_task(L);
-  if (!t) luaL_error(L, "%s must be called from a task (inside socket.async.run)", fname);
-  return t;
+// Raises the error of a wait that only a task can make, made elsewhere.
+[[noreturn]] void not_in_task(lua_State* L, const char* fname) {
+  luaL_error(L, "%s must be called from a task (inside socket.async.run)", fname);
+  for (;;) {
+  }
+}
+
+// A wait that only the clock (or a cancellation, a deadline scope) ends.
+class SleepWait final : public Waitable {
+ public:
+  bool attach(Runtime*, Task*, WaitSource**) override { return true; }
+  Wake block(double timeout) override {
+    if (!(timeout > 0)) return Wake::kTimeout;
+    const double capped = timeout > 2147483647.0 ? 2147483647.0 : timeout;
+    timespec ts{};
+    ts.tv_sec = static_cast<time_t>(capped);
+    ts.tv_nsec = static_cast<long>((capped - std::floor(capped)) * 1e9);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+    return Wake::kTimeout;
+  }
+};
+
+// A wait that Lua code ends: async._wake, a finishing task (join).
+class LuaWait final : public Waitable {
+ public:
+  explicit LuaWait(Task* target) : target_(target) {}
+  bool attach(Runtime* rt, Task* t, WaitSource** src) override {
+    if (target_) {
+      rt->add_joiner(target_, t);
+      *src = target_;
+    } else {
+      *src = rt->parking();
+    }
+    return true;
+  }
+  Wake block(double) override { return Wake::kRefused; }
+  [[nodiscard]] bool can_block() const override { return false; }
+
+ private:
+  Task* target_;  // the task to join, or nullptr for parking
+};
+
+WaitSpec spec_of(double timeout, const char* what, bool external) {
+  WaitSpec spec;
+  spec.timeout = timeout;
+  spec.what = what;
+  spec.external = external;
+  return spec;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -65,15 +111,19 @@ int async_spawn(lua_State* L) {
   return 1;
 }
 
+// Waking at the end of the sleep is the normal outcome; a deadline scope or a cancellation
+// cutting it short is reported.
+int sleep_result(lua_State* L, Task* t, Wake why) {
+  if (why == Wake::kCancelled) return push_wake(L, why);
+  if (why == Wake::kTimeout && t && t->clamped) return push_wake(L, why);
+  return 0;
+}
+
 int sleep_k(lua_State* L, int status, lua_KContext ctx) {
   (void)status;
   (void)ctx;
-  Task* t = Runtime::of(L)->task_of(L);
-  // Waking at the end of the sleep is the normal outcome; a deadline scope or a cancellation
-  // cutting it short is reported.
-  if (t && t->wake == Wake::kCancelled) return push_wait_result(L, t);
-  if (t && t->wake == Wake::kTimeout && t->clamped) return push_wait_result(L, t);
-  return 0;
+  Runtime* rt = Runtime::of(L);
+  return sleep_result(L, rt->task_of(L), resumed(L, rt));
 }
 
 // socket.sleep(seconds), async.sleep(seconds) -> nothing | nil, "timeout" | nil, "cancelled"
@@ -81,19 +131,10 @@ int sleep_k(lua_State* L, int status, lua_KContext ctx) {
 int async_sleep(lua_State* L) {
   const lua_Number n = luaL_checknumber(L, 1);
   Runtime* rt = Runtime::of(L);
-  if (Task* t = rt->yieldable_task(L)) {
-    rt->suspend(t, nullptr, n > 0 ? n : 0.0, true, "sleep");
-    return Runtime::yield(L, 0, sleep_k);
-  }
-  rt->warn_blocking(L);
-  if (!(n > 0)) return 0;
-  const double capped = n > 2147483647.0 ? 2147483647.0 : n;
-  timespec ts{};
-  ts.tv_sec = static_cast<time_t>(capped);
-  ts.tv_nsec = static_cast<long>((capped - std::floor(capped)) * 1e9);
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-  return 0;
+  SleepWait w;
+  const Wake r = wait(L, rt, w, spec_of(n > 0 ? n : 0.0, "sleep", true));
+  if (r == Wake::kNone) return yield(L, rt, 0, sleep_k);
+  return sleep_result(L, rt->task_of(L), r);
 }
 
 int async_now(lua_State* L) {
@@ -102,7 +143,8 @@ int async_now(lua_State* L) {
 }
 
 int async_intask(lua_State* L) {
-  lua_pushboolean(L, Runtime::of(L)->yieldable_task(L) != nullptr);
+  Runtime* rt = Runtime::of(L);
+  lua_pushboolean(L, yielding_task(L, rt) != nullptr);
   return 1;
 }
 
@@ -147,16 +189,19 @@ int async_deadline(lua_State* L) {
 int wait_k(lua_State* L, int status, lua_KContext ctx) {
   (void)status;
   (void)ctx;
-  return push_wait_result(L, Runtime::of(L)->task_of(L));
+  Runtime* rt = Runtime::of(L);
+  return push_wake(L, resumed(L, rt));
 }
 
 // async._wait([timeout]) -> true | nil, "timeout" | nil, "cancelled"
 // Parks the calling task until async._wake(task), its timeout, or its cancellation.
 int async_wait(lua_State* L) {
   Runtime* rt = Runtime::of(L);
-  Task* t = need_task(L, "this wait");
-  rt->park(t, luaL_optnumber(L, 1, -1));
-  return Runtime::yield(L, 0, wait_k);
+  LuaWait w(nullptr);
+  const Wake r = wait(L, rt, w, spec_of(luaL_optnumber(L, 1, -1), "wait", false));
+  if (r == Wake::kNone) return yield(L, rt, 0, wait_k);
+  if (r == Wake::kRefused) not_in_task(L, "this wait");
+  return push_wake(L, r);
 }
 
 // async._wake(task) -> true if the task was parked and is now ready
@@ -177,12 +222,16 @@ const SignalName kSignals[] = {
     {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2}, {"SIGWINCH", SIGWINCH}, {nullptr, 0},
 };
 
+int signal_result(lua_State* L, Wake why, lua_KContext which) {
+  if (why != Wake::kReady) return push_wake(L, why);
+  lua_pushstring(L, kSignals[which].name);
+  return 1;
+}
+
 int signal_k(lua_State* L, int status, lua_KContext ctx) {
   (void)status;
-  Task* t = Runtime::of(L)->task_of(L);
-  if (t && t->wake != Wake::kReady) return push_wait_result(L, t);
-  lua_pushstring(L, kSignals[ctx].name);
-  return 1;
+  Runtime* rt = Runtime::of(L);
+  return signal_result(L, resumed(L, rt), ctx);
 }
 
 // async.signal(name [, timeout]) -> name | nil, "timeout" | nil, "cancelled"
@@ -195,15 +244,18 @@ int async_signal(lua_State* L) {
     if (std::strcmp(name, kSignals[i].name) == 0) which = i;
   }
   luaL_argcheck(L, which >= 0, 1, "unknown signal name");
+  const lua_Number timeout = luaL_optnumber(L, 2, -1);
   Runtime* rt = Runtime::of(L);
-  Task* t = need_task(L, "socket.async.signal");
+  if (!yielding_task(L, rt)) not_in_task(L, "socket.async.signal");
   SignalWatch* w = rt->signal_watch(kSignals[which].num);
-  if (!w || !w->add_waiter(t, luaL_optnumber(L, 2, -1))) {
+  const Wake r = w ? wait(L, rt, *w, spec_of(timeout, "signal", true)) : Wake::kRefused;
+  if (r == Wake::kNone) return yield(L, rt, which, signal_k);
+  if (r == Wake::kRefused) {
     lua_pushnil(L);
     lua_pushliteral(L, "cannot watch this signal");
     return 2;
   }
-  return Runtime::yield(L, which, signal_k);
+  return signal_result(L, r, which);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -345,15 +397,18 @@ int async_watchdog(lua_State* L) {
 int async_debug(lua_State* L) {
   Runtime* rt = Runtime::of(L);
   rt->flush_closing();
-  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 6);
   lua_pushinteger(L, static_cast<lua_Integer>(rt->live_tasks()));
   lua_setfield(L, -2, "tasks");
   lua_pushinteger(L, static_cast<lua_Integer>(rt->live_watchers()));
   lua_setfield(L, -2, "watchers");
   lua_pushinteger(L, static_cast<lua_Integer>(rt->pending_timers()));
   lua_setfield(L, -2, "timers");
-  lua_pushinteger(L, static_cast<lua_Integer>(rt->pool().cached_bytes()));
-  lua_setfield(L, -2, "pooled_bytes");
+  lua_pushinteger(L, static_cast<lua_Integer>(rt->live_jobs()));
+  lua_setfield(L, -2, "jobs");
+  lua_pushinteger(L, static_cast<lua_Integer>(rt->open_handles()));
+  lua_setfield(L, -2, "handles");
+  if (Extension* e = rt->extension()) e->describe(L);
   return 1;
 }
 
@@ -387,10 +442,10 @@ int push_outcome(lua_State* L, Task* t) {
 int join_k(lua_State* L, int status, lua_KContext ctx) {
   (void)status;
   (void)ctx;
-  Task* me = Runtime::of(L)->task_of(L);
+  Runtime* rt = Runtime::of(L);
   Task* t = check_task(L, 1);
   if (t->state == TaskState::kDone || t->state == TaskState::kFailed) return push_outcome(L, t);
-  return push_wait_result(L, me);
+  return push_wake(L, resumed(L, rt));
 }
 
 // task:join([timeout]) -> the task's results | nil, its error | nil, "timeout" | nil, "cancelled"
@@ -400,10 +455,12 @@ int task_join(lua_State* L) {
   lua_settop(L, 1);
   if (t->state == TaskState::kDone || t->state == TaskState::kFailed) return push_outcome(L, t);
   Runtime* rt = Runtime::of(L);
-  Task* me = need_task(L, "task:join");
-  if (me == t) return luaL_error(L, "a task cannot join itself");
-  rt->join(t, me, timeout);
-  return Runtime::yield(L, 0, join_k);
+  if (rt->task_of(L) == t) return luaL_error(L, "a task cannot join itself");
+  LuaWait w(t);
+  const Wake r = wait(L, rt, w, spec_of(timeout, "join", false));
+  if (r == Wake::kNone) return yield(L, rt, 0, join_k);
+  if (r == Wake::kRefused) not_in_task(L, "task:join");
+  return push_wake(L, r);
 }
 
 // task:cancel([reason]) -> true if the task was still alive
@@ -464,49 +521,35 @@ int task_tostring(lua_State* L) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// coroutine.resume and coroutine.wrap, able to pass a wait up
-
-enum class CoStatus { kRunning, kSuspended, kNormal, kDead };
-
-CoStatus co_status(lua_State* L, lua_State* co) {
-  if (L == co) return CoStatus::kRunning;
-  switch (lua_status(co)) {
-    case LUA_YIELD:
-      return CoStatus::kSuspended;
-    case LUA_OK: {
-      lua_Debug ar;
-      if (lua_getstack(co, 0, &ar)) return CoStatus::kNormal;
-      return lua_gettop(co) == 0 ? CoStatus::kDead : CoStatus::kSuspended;
-    }
-    default:
-      return CoStatus::kDead;
-  }
-}
+// coroutine.resume, coroutine.wrap and coroutine.close, able to pass a wait up
+//
+// Without a wait involved they give exactly what Lua's own give (the steps and messages of
+// lbaselib's auxresume, luaB_coresume, auxwrap and luaB_close). A coroutine resumed from a task
+// becomes the task's proxy while it runs, so its waits are the task's; when it yields the
+// pass-through marker, the resume yields the task in turn and resumes the coroutine again once
+// the task is woken.
 
 // Resumes `co` with the `narg` values on top of L. Returns the number of values it pushed on L
 // (its yields or results), -1 after an error (the message is on L's top), or -2 when `co`
 // passed a wait up: L must then yield in turn and resume `co` again when woken.
 int resume_once(lua_State* L, lua_State* co, int narg) {
-  const CoStatus st = co_status(L, co);
-  if (st != CoStatus::kSuspended) {
-    lua_pushstring(L, st == CoStatus::kDead ? "cannot resume dead coroutine"
-                                            : "cannot resume non-suspended coroutine");
-    return -1;
-  }
   if (!lua_checkstack(co, narg)) {
     lua_pushliteral(L, "too many arguments to resume");
     return -1;
   }
   lua_xmove(L, co, narg);
   Runtime* rt = Runtime::of(L);
-  Task* t = rt->yieldable_task(L);  // can L itself pass a wait up? then so can co
-  void* previous = rt->mark_proxy(co, t);
+  Task* t = yielding_task(L, rt);  // can L itself pass a wait up? then so can co
+  lua_State* outer = nullptr;
+  if (t) {
+    outer = t->proxy;
+    t->proxy = co;
+  }
   int nres = 0;
   const int status = lua_resume(co, L, narg, &nres);
-  rt->unmark_proxy(co, previous);
+  if (t) t->proxy = outer;
   if (status == LUA_OK || status == LUA_YIELD) {
-    if (status == LUA_YIELD && t && nres == 1 &&
-        lua_touserdata(co, -1) == Runtime::passthrough_marker()) {
+    if (status == LUA_YIELD && t && nres == 1 && lua_touserdata(co, -1) == passthrough_marker()) {
       lua_pop(co, 1);
       return -2;
     }
@@ -526,7 +569,7 @@ int resume_once(lua_State* L, lua_State* co, int narg) {
 int resume_k(lua_State* L, int status, lua_KContext ctx);
 
 int finish_resume(lua_State* L, lua_State* co, int r, lua_KContext ctx) {
-  if (r == -2) return Runtime::yield(L, ctx, resume_k);
+  if (r == -2) return yield(L, Runtime::of(L), ctx, resume_k);
   if (ctx == 0) {  // coroutine.resume: true, values... | false, error
     if (r < 0) {
       lua_pushboolean(L, 0);
@@ -539,13 +582,12 @@ int finish_resume(lua_State* L, lua_State* co, int r, lua_KContext ctx) {
   }
   // a wrapped coroutine: values..., or the error raised in the caller
   if (r < 0) {
-    const int stat = lua_status(co);
-    if (stat != LUA_OK && stat != LUA_YIELD) {
-      lua_pop(L, 1);
-      lua::close_thread(co, L);  // runs its to-be-closed variables
+    int stat = lua_status(co);
+    if (stat != LUA_OK && stat != LUA_YIELD) {  // an error in the coroutine
+      stat = lua::close_thread(co, L);           // runs its to-be-closed variables
       lua_xmove(co, L, 1);
     }
-    if (lua_type(L, -1) == LUA_TSTRING) {
+    if (stat != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
       luaL_where(L, 1);
       lua_insert(L, -2);
       lua_concat(L, 2);
@@ -564,13 +606,24 @@ int resume_k(lua_State* L, int status, lua_KContext ctx) {
   // Woken: resume the coroutine that passed its wait up; it finds why in the task's state.
   // Values below the results on L's stack (the coroutine, for coroutine.resume) are ignored.
   lua_State* co = resumed_co(L, ctx);
+  if (lua_status(co) != LUA_YIELD) {
+    // It was closed while the task waited for it: its call will never finish, so what the
+    // call held is given up here. Resuming it then fails as Lua's resume would.
+    Runtime* rt = Runtime::of(L);
+    if (Task* t = rt->task_of(L)) rt->abandon_call(t);
+  }
   return finish_resume(L, co, resume_once(L, co, 0), ctx);
+}
+
+lua_State* check_co(lua_State* L) {
+  lua_State* co = lua_tothread(L, 1);
+  luaL_argexpected(L, co, 1, "coroutine");
+  return co;
 }
 
 // coroutine.resume(co, ...)
 int co_resume(lua_State* L) {
-  lua_State* co = lua_tothread(L, 1);
-  luaL_argexpected(L, co, 1, "coroutine");
+  lua_State* co = check_co(L);
   const int r = resume_once(L, co, lua_gettop(L) - 1);
   return finish_resume(L, co, r, 0);
 }
@@ -590,6 +643,31 @@ int co_wrap(lua_State* L) {
   lua_xmove(L, co, 1);
   lua_pushcclosure(L, co_wrapped, 2);
   return 1;
+}
+
+// coroutine.close(co): Lua's, except that closing the coroutine of a task that is not running
+// ends the task cleanly (its wait abandoned, joiners told "coroutine closed") instead of
+// leaving the scheduler a dead coroutine to resume. Upvalue 2: Lua's own close.
+int co_close(lua_State* L) {
+  lua_State* co = check_co(L);
+  Runtime* rt = Runtime::of(L);
+  const int st = lua_status(co);
+  lua_Debug ar;
+  const bool suspended = st == LUA_YIELD || (st == LUA_OK && !lua_getstack(co, 0, &ar) && lua_gettop(co) > 0);
+  Task* t = (rt && suspended && co != L) ? rt->task_with_coroutine(co) : nullptr;
+  if (!t || t->state == TaskState::kRunning) {
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+  }
+  if (rt->kill(L, t) == LUA_OK) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushboolean(L, 0);
+  lua_insert(L, -2);
+  return 2;
 }
 
 }  // namespace
@@ -634,6 +712,17 @@ void open_async(lua_State* L, int ns, int rt) {
   lua_newtable(L);
   lua_pushvalue(L, rt);
   luaL_setfuncs(L, funcs, 1);
+  // _close wraps Lua's own coroutine.close, taken now (socket.async installs the wrapper).
+  if (lua_getglobal(L, "coroutine") == LUA_TTABLE &&
+      lua_getfield(L, -1, "close") == LUA_TFUNCTION) {
+    lua_pushvalue(L, rt);
+    lua_insert(L, -2);
+    lua_pushcclosure(L, co_close, 2);
+    lua_setfield(L, -3, "_close");
+    lua_pop(L, 1);
+  } else {
+    lua_pop(L, 2);
+  }
   lua_getfield(L, -1, "sleep");
   lua_setfield(L, ns, "sleep");
   lua_setfield(L, ns, "async");

@@ -3,6 +3,16 @@
 
 namespace uvs::loop {
 
+bool TimerHeap::reserve(size_t n) noexcept {
+  if (n <= nodes_.capacity()) return true;
+  try {
+    nodes_.reserve(n > 2 * nodes_.capacity() ? n : 2 * nodes_.capacity());
+  } catch (...) {
+    return false;
+  }
+  return true;
+}
+
 void TimerHeap::push(HeapNode* n, uint64_t due) {
   remove(n);
   n->due = due;

@@ -28,7 +28,11 @@ class TimerHeap {
   [[nodiscard]] size_t size() const { return nodes_.size(); }
   [[nodiscard]] HeapNode* top() const { return nodes_.empty() ? nullptr : nodes_.front(); }
 
-  // Adds `n` with the given due time; if it is already queued it is moved.
+  // Makes room for `n` nodes, so that push() never allocates (and so never throws) while at
+  // most that many are queued. False when memory is exhausted.
+  [[nodiscard]] bool reserve(size_t n) noexcept;
+  // Adds `n` with the given due time; if it is already queued it is moved. Allocates only
+  // beyond the room reserve() made.
   void push(HeapNode* n, uint64_t due);
   // Removes `n` if it is queued; harmless otherwise.
   void remove(HeapNode* n);

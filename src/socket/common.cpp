@@ -39,7 +39,7 @@ void set_funcs(lua_State* L, int ns, int rt, const luaL_Reg* funcs) {
 }
 
 int common_close(lua_State* L, Socket* s) {
-  close_socket(s->rt, s);
+  close_socket(s, false);
   return push_ok(L);
 }
 
@@ -54,7 +54,7 @@ int common_gc(lua_State* L) {
     s->fd = -1;
     return 0;
   }
-  close_socket(rt, s);
+  close_socket(s, true);
   return 0;
 }
 
@@ -70,7 +70,11 @@ int common_getfd(lua_State* L, Socket* s) {
 
 int common_setfd(lua_State* L, Socket* s) {
   const auto fd = static_cast<int>(luaL_checknumber(L, 2));
+  // A closed object never gets a descriptor again.
+  luaL_argcheck(L, !s->closed || fd < 0, 2, "the object is closed");
+  if (s->closed) return 0;
   // The old descriptor is handed over, not closed (LuaSec takes it this way): stop watching it.
+  // Operations waiting on it wake with "closed".
   drop_watch(s);
   s->fd = fd;
   s->pending = 0;

@@ -13,8 +13,10 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "loop/job.hpp"
 #include "loop/runtime.hpp"
 #include "lua/lua_api.hpp"
 #include "socket/address.hpp"
@@ -34,9 +36,18 @@ namespace {
 // gethostbyname/gethostbyaddr, IPv4 and IPv6, with the answer copied out.
 class HostJob final : public Job {
  public:
-  HostJob(std::string query, bool reverse) : query_(std::move(query)), reverse_(reverse) {}
+  HostJob(const char* query, bool reverse) : query_(query), reverse_(reverse) {}
 
-  void work() override {
+  void work() noexcept override {
+    try {
+      lookup();
+    } catch (...) {  // out of memory on the pool thread: report it as a failed lookup
+      herr_ = NO_RECOVERY;
+      ips_.clear();
+    }
+  }
+
+  void lookup() {
     hostent he{};
     hostent* res = nullptr;
     std::vector<char> buf(8192);
@@ -117,7 +128,15 @@ class NameInfoJob final : public Job {
   NameInfoJob(const char* host, const char* serv)
       : host_(host ? host : ""), serv_(serv ? serv : ""), has_host_(host), has_serv_(serv) {}
 
-  void work() override {
+  void work() noexcept override {
+    try {
+      lookup();
+    } catch (...) {  // out of memory on the pool thread
+      gai_ = EAI_MEMORY;
+    }
+  }
+
+  void lookup() {
     addrinfo hints{};
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_family = AF_UNSPEC;
@@ -165,39 +184,70 @@ class NameInfoJob final : public Job {
   std::string service_;
 };
 
-// Runs `job` for the calling code: queued and waited for in a task (returns true: the caller
-// yields), or run right here (returns false). Takes ownership of the job either way.
-bool run_job(lua_State* L, Job* job) {
-  Runtime* rt = Runtime::of(L);
-  if (loop::Task* t = rt->yieldable_task(L)) {
-    if (job->start(rt, t)) return true;
-  } else {
-    rt->warn_blocking(L);
-  }
-  job->work();
-  return false;
-}
-
+// Makes a job of type J, or nullptr when memory is exhausted (no exception may reach Lua).
 template <typename J, typename... A>
-J* make_job(lua_State* L, A&&... args) {
+J* make_job(A... args) {
   try {
-    return new J(std::forward<A>(args)...);  // freed by the caller of run_job / take_job
-  } catch (const std::bad_alloc&) {
-    luaL_error(L, "not enough memory");
+    return new J(args...);  // freed by the caller of run_job, or by itself when orphaned
+  } catch (...) {
     return nullptr;
   }
+}
+
+// Runs `job` for the calling code through loop::wait(): queued and waited for in a task
+// (returns kNone: the caller yields), or run right here. Any other outcome is an interrupted
+// wait, and the job is gone.
+loop::Wake run_job(lua_State* L, Job* job) {
+  loop::WaitSpec spec;
+  spec.what = "lookup";
+  const loop::Wake r = loop::wait(L, Runtime::of(L), *job, spec);
+  if (r != loop::Wake::kNone && r != loop::Wake::kReady) delete job;
+  return r;
 }
 
 // Collects a finished job after a yield; nullptr if the wait ended otherwise (cancelled).
 Job* resumed_job(lua_State* L) {
   Runtime* rt = Runtime::of(L);
-  loop::Task* t = rt->task_of(L);
-  return t ? rt->take_job(t) : nullptr;
+  Job* j = loop::take_job(rt->task_of(L));
+  if (j && loop::resumed(L, rt) != loop::Wake::kReady) {
+    delete j;
+    return nullptr;
+  }
+  return j;
 }
 
-int push_interrupted(lua_State* L) {
-  const int st = resume_status(L, Runtime::of(L));
+// Pushes a finished job's answer and deletes the job, even when a push raises a memory error
+// (the pushes run under lua_pcall; the error is raised again once the job is gone).
+template <typename J>
+int push_job(lua_State* L, J* job, bool name = false) {
+  struct Call {
+    J* job;
+    bool name;
+  } call{job, name};
+  const int base = lua_gettop(L);
+  lua_pushcfunction(L, [](lua_State* Ls) -> int {
+    auto* c = static_cast<Call*>(lua_touserdata(Ls, 1));
+    lua_settop(Ls, 0);
+    if constexpr (std::is_same_v<J, HostJob>) {
+      return c->job->push(Ls, c->name);
+    } else {
+      return c->job->push(Ls);
+    }
+  });
+  lua_pushlightuserdata(L, &call);
+  const int status = lua_pcall(L, 1, LUA_MULTRET, 0);
+  delete job;
+  if (status != LUA_OK) return lua_error(L);
+  return lua_gettop(L) - base;
+}
+
+int push_interrupted(lua_State* L, loop::Wake why) {
+  const int st = io_status(why);
   return push_error(L, st == kIoDone ? kIoUnknown : st);
+}
+
+int push_resumed_failure(lua_State* L) {
+  return push_interrupted(L, loop::resumed(L, Runtime::of(L)));
 }
 
 // --- toip, tohostname ------------------------------------------------------------------------
@@ -206,10 +256,8 @@ int push_interrupted(lua_State* L) {
 int host_k(lua_State* L, int status, lua_KContext ctx) {
   (void)status;
   auto* job = static_cast<HostJob*>(resumed_job(L));
-  if (!job) return push_interrupted(L);
-  const int n = job->push(L, ctx == 1);
-  delete job;
-  return n;
+  if (!job) return push_resumed_failure(L);
+  return push_job(L, job, ctx == 1);
 }
 
 bool is_ip_literal(const char* s) {
@@ -234,21 +282,23 @@ int dns_toip(lua_State* L) {
     lua_setfield(L, -2, "ip");
     return 2;
   }
-  auto* job = make_job<HostJob>(L, std::string(name), false);
-  if (run_job(L, job)) return Runtime::yield(L, 0, host_k);
-  const int n = job->push(L, false);
-  delete job;
-  return n;
+  auto* job = make_job<HostJob>(name, false);
+  if (!job) return push_error(L, ENOMEM);
+  const loop::Wake r = run_job(L, job);
+  if (r == loop::Wake::kNone) return loop::yield(L, Runtime::of(L), 0, host_k);
+  if (r != loop::Wake::kReady) return push_interrupted(L, r);
+  return push_job(L, job, false);
 }
 
 // dns.tohostname(address) -> name, resolved | nil, err
 int dns_tohostname(lua_State* L) {
   const char* name = luaL_checkstring(L, 1);
-  auto* job = make_job<HostJob>(L, std::string(name), is_ip_literal(name));
-  if (run_job(L, job)) return Runtime::yield(L, 1, host_k);
-  const int n = job->push(L, true);
-  delete job;
-  return n;
+  auto* job = make_job<HostJob>(name, is_ip_literal(name));
+  if (!job) return push_error(L, ENOMEM);
+  const loop::Wake r = run_job(L, job);
+  if (r == loop::Wake::kNone) return loop::yield(L, Runtime::of(L), 1, host_k);
+  if (r != loop::Wake::kReady) return push_interrupted(L, r);
+  return push_job(L, job, true);
 }
 
 // --- getnameinfo -----------------------------------------------------------------------------
@@ -257,10 +307,8 @@ int nameinfo_k(lua_State* L, int status, lua_KContext ctx) {
   (void)status;
   (void)ctx;
   auto* job = static_cast<NameInfoJob*>(resumed_job(L));
-  if (!job) return push_interrupted(L);
-  const int n = job->push(L);
-  delete job;
-  return n;
+  if (!job) return push_resumed_failure(L);
+  return push_job(L, job);
 }
 
 // dns.getnameinfo(host, serv) -> names [, service] | nil, err
@@ -268,11 +316,12 @@ int dns_getnameinfo(lua_State* L) {
   const char* host = luaL_optstring(L, 1, nullptr);
   const char* serv = luaL_optstring(L, 2, nullptr);
   if (!host && !serv) return luaL_error(L, "host and serv cannot be both nil");
-  auto* job = make_job<NameInfoJob>(L, host, serv);
-  if (run_job(L, job)) return Runtime::yield(L, 0, nameinfo_k);
-  const int n = job->push(L);
-  delete job;
-  return n;
+  auto* job = make_job<NameInfoJob>(host, serv);
+  if (!job) return push_error(L, ENOMEM);
+  const loop::Wake r = run_job(L, job);
+  if (r == loop::Wake::kNone) return loop::yield(L, Runtime::of(L), 0, nameinfo_k);
+  if (r != loop::Wake::kReady) return push_interrupted(L, r);
+  return push_job(L, job);
 }
 
 // --- getaddrinfo, gethostname ----------------------------------------------------------------
@@ -286,29 +335,37 @@ int getaddrinfo_k(lua_State* L, int status, lua_KContext ctx) {
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_family = AF_UNSPEC;
   Resolved r;
-  if (!resolve_step(L, rt, &waiting, lua_tostring(L, 1), nullptr, hints, &r)) {
-    return Runtime::yield(L, 1, getaddrinfo_k);
+  if (!resolve_step(L, SocketRuntime::of(L), &waiting, lua_tostring(L, 1), nullptr, hints, &r)) {
+    return loop::yield(L, rt, 1, getaddrinfo_k);
   }
   if (!r.ok()) {
     lua_pushnil(L);
     lua_pushstring(L, r.message());
     return 2;
   }
-  lua_newtable(L);
-  int i = 1;
-  for (addrinfo* a = r.ai; a; a = a->ai_next) {
-    char host[NI_MAXHOST];
-    if (getnameinfo(a->ai_addr, a->ai_addrlen, host, sizeof host, nullptr, 0, NI_NUMERICHOST)) {
-      continue;
+  // Built under lua_pcall, so that the list is freed even when a push raises.
+  lua_pushcfunction(L, [](lua_State* Ls) -> int {
+    auto* list = static_cast<addrinfo*>(lua_touserdata(Ls, 1));
+    lua_newtable(Ls);
+    int i = 1;
+    for (addrinfo* a = list; a; a = a->ai_next) {
+      char host[NI_MAXHOST];
+      if (getnameinfo(a->ai_addr, a->ai_addrlen, host, sizeof host, nullptr, 0, NI_NUMERICHOST)) {
+        continue;
+      }
+      lua_createtable(Ls, 0, 2);
+      lua_pushstring(Ls, family_name(a->ai_family));
+      lua_setfield(Ls, -2, "family");
+      lua_pushstring(Ls, host);
+      lua_setfield(Ls, -2, "addr");
+      lua_rawseti(Ls, -2, i++);
     }
-    lua_createtable(L, 0, 2);
-    lua_pushstring(L, family_name(a->ai_family));
-    lua_setfield(L, -2, "family");
-    lua_pushstring(L, host);
-    lua_setfield(L, -2, "addr");
-    lua_rawseti(L, -2, i++);
-  }
+    return 1;
+  });
+  lua_pushlightuserdata(L, r.ai);
+  const int built = lua_pcall(L, 1, 1, 0);
   freeaddrinfo(r.ai);
+  if (built != LUA_OK) return lua_error(L);
   return 1;
 }
 

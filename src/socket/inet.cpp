@@ -12,7 +12,6 @@
 
 namespace uvs::socket {
 
-using loop::FdWatch;
 using loop::Runtime;
 
 namespace {
@@ -28,10 +27,12 @@ int handshake_result(Socket* s) {
   return err;
 }
 
-// Stack: sock, address, port, class. Pushes the results of connect.
+// Stack: sock, address, port, class. Pushes the results of connect. A closed socket keeps its
+// class: it never becomes a connected object again.
 int connect_finish(lua_State* L, Socket* s, lua_KContext ctx, const char* err) {
   free_addresses(s);
-  if (!err || (ctx & kAlways)) set_class(L, 1, lua_tostring(L, 4));
+  release(L, s, s->writing);
+  if (!s->closed && (!err || (ctx & kAlways))) set_class(L, 1, lua_tostring(L, 4));
   if (err) {
     lua_pushnil(L);
     lua_pushstring(L, err);
@@ -42,9 +43,15 @@ int connect_finish(lua_State* L, Socket* s, lua_KContext ctx, const char* err) {
 
 int connect_k(lua_State* L, int status, lua_KContext ctx) {
   auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
-  Runtime* rt = s->rt;
+  SocketRuntime* sr = s->sr;
   const int socktype = static_cast<int>(ctx & 0xff);
-  int woke = status == LUA_YIELD ? resume_status(L, rt) : kIoDone;
+  int woke = status == LUA_YIELD ? resume_status(L, sr) : kIoDone;
+  // Closed in any phase (a lookup, a handshake, between two addresses): the call ends here,
+  // and the abandoned lookup frees itself.
+  if (s->closed) {
+    if (s->phase == Phase::kResolving) delete loop::take_job(sr->rt()->task_of(L));
+    return connect_finish(L, s, ctx, io_error(kIoClosed));
+  }
   // Back from waiting for a handshake (rather than for the lookup, or not back at all).
   bool resumed = status == LUA_YIELD && s->phase == Phase::kConnecting;
   if (s->phase == Phase::kIdle || s->phase == Phase::kResolving) {
@@ -53,9 +60,9 @@ int connect_k(lua_State* L, int status, lua_KContext ctx) {
     hints.ai_socktype = socktype;
     hints.ai_family = s->family;
     Resolved r;
-    if (!resolve_step(L, rt, &waiting, lua_tostring(L, 2), lua_tostring(L, 3), hints, &r)) {
+    if (!resolve_step(L, sr, &waiting, lua_tostring(L, 2), lua_tostring(L, 3), hints, &r)) {
       s->phase = Phase::kResolving;
-      return Runtime::yield(L, ctx, connect_k);
+      return loop::yield(L, sr->rt(), ctx, connect_k);
     }
     s->phase = Phase::kIdle;
     if (!r.ok()) return connect_finish(L, s, ctx, r.message());
@@ -76,7 +83,7 @@ int connect_k(lua_State* L, int status, lua_KContext ctx) {
       if (s->fd < 0 || s->family != a->ai_family) {
         int fd = -1;
         e = open_fd(a->ai_family, a->ai_socktype, a->ai_protocol, &fd);
-        if (e == 0) replace_fd(s, fd, a->ai_family);
+        if (e == 0) e = replace_fd(s, fd, a->ai_family);
       }
       if (e == 0) {
         do {
@@ -85,8 +92,8 @@ int connect_k(lua_State* L, int status, lua_KContext ctx) {
       }
       if (e == EINPROGRESS || e == EAGAIN) {
         const loop::Deadline d(s->tm, s->wr_start);
-        e = wait_fd(L, rt, s, FdWatch::kWrite, d, "connect");
-        if (e == kYield) return Runtime::yield(L, ctx, connect_k);
+        e = wait_fd(L, s, FdWatch::kWrite, d, "connect");
+        if (e == kYield) return loop::yield(L, sr->rt(), ctx, connect_k);
         if (e == kIoDone) e = handshake_result(s);
       }
     }
@@ -106,7 +113,13 @@ int connect_k(lua_State* L, int status, lua_KContext ctx) {
 int bind_k(lua_State* L, int status, lua_KContext ctx) {
   (void)status;
   auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
-  Runtime* rt = s->rt;
+  SocketRuntime* sr = s->sr;
+  if (s->closed) {
+    if (s->phase == Phase::kResolving) delete loop::take_job(sr->rt()->task_of(L));
+    s->phase = Phase::kIdle;
+    release(L, s, s->writing);
+    return push_error(L, kIoClosed);
+  }
   const char* host = lua_tostring(L, 2);
   if (std::strcmp(host, "*") == 0) host = nullptr;
   bool waiting = s->phase == Phase::kResolving;
@@ -115,11 +128,12 @@ int bind_k(lua_State* L, int status, lua_KContext ctx) {
   hints.ai_family = s->family;
   hints.ai_flags = AI_PASSIVE;
   Resolved r;
-  if (!resolve_step(L, rt, &waiting, host, lua_tostring(L, 3), hints, &r)) {
+  if (!resolve_step(L, sr, &waiting, host, lua_tostring(L, 3), hints, &r)) {
     s->phase = Phase::kResolving;
-    return Runtime::yield(L, ctx, bind_k);
+    return loop::yield(L, sr->rt(), ctx, bind_k);
   }
   s->phase = Phase::kIdle;
+  release(L, s, s->writing);
   if (!r.ok()) {
     lua_pushnil(L);
     lua_pushstring(L, r.message());
@@ -131,7 +145,8 @@ int bind_k(lua_State* L, int status, lua_KContext ctx) {
       int fd = -1;
       e = open_fd(a->ai_family, a->ai_socktype, a->ai_protocol, &fd);
       if (e) continue;
-      replace_fd(s, fd, a->ai_family);
+      e = replace_fd(s, fd, a->ai_family);
+      if (e) break;
     }
     e = ::bind(s->fd, a->ai_addr, a->ai_addrlen) < 0 ? errno : 0;
     if (e == 0) {
@@ -144,6 +159,24 @@ int bind_k(lua_State* L, int status, lua_KContext ctx) {
   return push_ok(L);
 }
 
+// A connect or bind queued behind another write: its turn came (the context is its own), or it
+// gave up. Stack as in the entry.
+int connect_turn_k(lua_State* L, int status, lua_KContext ctx) {
+  (void)status;
+  auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
+  const int st = turn_status(L, s);
+  if (st != kIoDone) return push_error(L, st);
+  return connect_k(L, LUA_OK, ctx);
+}
+
+int bind_turn_k(lua_State* L, int status, lua_KContext ctx) {
+  (void)status;
+  auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
+  const int st = turn_status(L, s);
+  if (st != kIoDone) return push_error(L, st);
+  return bind_k(L, LUA_OK, ctx);
+}
+
 }  // namespace
 
 int inet_connect(lua_State* L, Socket* s, int socktype, const char* connected_class, bool always) {
@@ -151,15 +184,20 @@ int inet_connect(lua_State* L, Socket* s, int socktype, const char* connected_cl
   luaL_checkstring(L, 3);
   lua_settop(L, 3);
   lua_pushstring(L, connected_class);
-  if (s->phase != Phase::kIdle) return push_error(L, kIoBusy);
-  return connect_k(L, LUA_OK, socktype | (always ? kAlways : 0));
+  const lua_KContext ctx = socktype | (always ? kAlways : 0);
+  const int st = claim(L, s, s->writing, loop::Deadline(s->tm, call_start(s)), "connect");
+  if (st == kYield) return loop::yield(L, s->sr->rt(), ctx, connect_turn_k);
+  if (st != kIoDone) return push_error(L, st);
+  return connect_k(L, LUA_OK, ctx);
 }
 
 int inet_bind(lua_State* L, Socket* s, int socktype) {
   luaL_checkstring(L, 2);
   luaL_checkstring(L, 3);
   lua_settop(L, 3);
-  if (s->phase != Phase::kIdle) return push_error(L, kIoBusy);
+  const int st = claim(L, s, s->writing, loop::Deadline(s->tm, call_start(s)), "bind");
+  if (st == kYield) return loop::yield(L, s->sr->rt(), socktype, bind_turn_k);
+  if (st != kIoDone) return push_error(L, st);
   return bind_k(L, LUA_OK, socktype);
 }
 

@@ -25,7 +25,7 @@ ResolveJob::~ResolveJob() {
   if (result_.ai) freeaddrinfo(result_.ai);
 }
 
-void ResolveJob::work() {
+void ResolveJob::work() noexcept {
   result_.gai = getaddrinfo(has_host_ ? host_.c_str() : nullptr,
                             has_serv_ ? serv_.c_str() : nullptr, &hints_, &result_.ai);
   result_.sys = errno;
@@ -37,29 +37,18 @@ Resolved ResolveJob::take() {
   return r;
 }
 
-namespace {
-
-Resolved resolve_here(const char* host, const char* serv, const addrinfo& hints) {
-  Resolved r;
-  r.gai = getaddrinfo(host, serv, &hints, &r.ai);
-  r.sys = errno;
-  return r;
-}
-
-}  // namespace
-
-bool resolve_step(lua_State* L, loop::Runtime* rt, bool* waiting, const char* host,
+bool resolve_step(lua_State* L, SocketRuntime* sr, bool* waiting, const char* host,
                   const char* serv, const addrinfo& hints, Resolved* out) {
+  loop::Runtime* rt = sr->rt();
   if (*waiting) {
     *waiting = false;
-    const int st = resume_status(L, rt);
-    loop::Task* t = rt->task_of(L);
-    loop::Job* j = t ? rt->take_job(t) : nullptr;
-    if (st != kIoDone || !j) {
+    const int st = resume_status(L, sr);
+    auto* job = static_cast<ResolveJob*>(loop::take_job(rt->task_of(L)));
+    if (st != kIoDone || !job) {
+      delete job;
       out->io = st != kIoDone ? st : kIoUnknown;
       return true;
     }
-    auto* job = static_cast<ResolveJob*>(j);
     *out = job->take();
     delete job;  // allocated below
     return true;
@@ -67,30 +56,31 @@ bool resolve_step(lua_State* L, loop::Runtime* rt, bool* waiting, const char* ho
   // A numeric address (or none, for a passive bind) is answered without any I/O.
   addrinfo numeric = hints;
   numeric.ai_flags |= AI_NUMERICHOST;
-  Resolved r = resolve_here(host, serv, numeric);
-  if (r.gai != EAI_NONAME || host == nullptr) {
-    *out = r;
-    return true;
-  }
-  loop::Task* t = rt->yieldable_task(L);
-  if (!t) {
-    rt->warn_blocking(L);
-    *out = resolve_here(host, serv, hints);
-    return true;
-  }
+  out->gai = getaddrinfo(host, serv, &numeric, &out->ai);
+  out->sys = errno;
+  if (out->gai != EAI_NONAME || host == nullptr) return true;
+  out->gai = 0;
   ResolveJob* job = nullptr;
   try {
-    job = new ResolveJob(host, serv, hints);  // freed above, or by itself when orphaned
-  } catch (const std::bad_alloc&) {
-    job = nullptr;
-  }
-  if (!job || !job->start(rt, t)) {
-    delete job;
-    *out = resolve_here(host, serv, hints);
+    job = new ResolveJob(host, serv, hints);  // freed above, here, or by itself when orphaned
+  } catch (...) {  // no exception may reach Lua's frames
+    out->io = ENOMEM;
     return true;
   }
-  *waiting = true;
-  return false;
+  loop::WaitSpec spec;
+  spec.what = "lookup";
+  const loop::Wake r = loop::wait(L, rt, *job, spec);
+  if (r == loop::Wake::kNone) {
+    *waiting = true;
+    return false;
+  }
+  if (r == loop::Wake::kReady) {
+    *out = job->take();
+  } else {
+    out->io = io_status(r);
+  }
+  delete job;
+  return true;
 }
 
 }  // namespace uvs::socket

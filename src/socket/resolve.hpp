@@ -11,7 +11,8 @@
 
 #include <string>
 
-#include "loop/runtime.hpp"
+#include "loop/job.hpp"
+#include "socket/socket_runtime.hpp"
 #include "lua/lua_api.hpp"
 
 namespace uvs::socket {
@@ -30,7 +31,7 @@ class ResolveJob : public loop::Job {
  public:
   ResolveJob(const char* host, const char* serv, const addrinfo& hints);
   ~ResolveJob() override;
-  void work() override;
+  void work() noexcept override;
   Resolved take();
 
  private:
@@ -45,7 +46,7 @@ class ResolveJob : public loop::Job {
 // One step of a lookup inside a call that may yield. `*waiting` is kept by the caller between
 // the yield and its resumption (false on the first call). Returns true when `*out` holds the
 // answer; false when the caller must yield and call again once resumed.
-[[nodiscard]] bool resolve_step(lua_State* L, loop::Runtime* rt, bool* waiting, const char* host,
+[[nodiscard]] bool resolve_step(lua_State* L, SocketRuntime* sr, bool* waiting, const char* host,
                                 const char* serv, const addrinfo& hints, Resolved* out);
 
 }  // namespace uvs::socket

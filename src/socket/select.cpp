@@ -5,9 +5,11 @@
 // each asked for its descriptor with entry:getfd() (anything with getfd works, closed sockets
 // report -1 and are skipped) and for buffered data with entry:dirty() (a dirty entry is ready
 // at once). Readiness is asked with one poll(2) over all descriptors, so there is no FD_SETSIZE
-// limit. In a task that must wait, the descriptors go into a private epoll set whose own
-// descriptor the loop watches; the task yields until it reports or the timeout expires, then
-// poll(2) collects the answer. Elsewhere poll(2) blocks.
+// limit. In a task that must wait, the task waits on the watcher of each descriptor (the same
+// watchers the sockets use, one per descriptor) until one reports or the timeout expires, then
+// poll(2) collects the answer. Elsewhere poll(2) blocks. Closing one of the sockets wakes the
+// select, which reports the closed object as ready in the set it was in: whatever the caller
+// does with it next returns "closed" at once.
 #include <poll.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -15,16 +17,19 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "loop/runtime.hpp"
-#include "lua/lua_api.hpp"
 #include "loop/deadline.hpp"
+#include "loop/runtime.hpp"
+#include "loop/wait.hpp"
+#include "lua/lua_api.hpp"
 #include "socket/errors.hpp"
+#include "socket/fd_watch.hpp"
 #include "socket/socket.hpp"
+#include "socket/socket_runtime.hpp"
 
 namespace uvs::socket {
 
-using loop::FdWatch;
 using loop::Runtime;
+using loop::Wake;
 
 namespace {
 
@@ -35,31 +40,8 @@ constexpr int kTimeout = 3;
 constexpr int kFdMap = 4;     // fd -> object
 constexpr int kPollSet = 5;   // userdata: pollfd[n]
 constexpr int kDirty = 6;     // array of dirty read entries
-constexpr int kWait = 7;      // userdata: Wait, while a task waits
+constexpr int kWait = 7;      // userdata: FdWaitSet, while a task waits
 constexpr int kStart = 8;     // start time of the call
-
-// A task's pending wait: the private epoll set and the watcher on it. Freed by wait_gc or
-// release(), whichever comes first.
-struct Wait {
-  int epfd;
-  FdWatch* watch;
-};
-
-void release(Wait* w) {
-  if (w->watch) {
-    w->watch->close();  // frees itself
-    w->watch = nullptr;
-  }
-  if (w->epfd >= 0) {
-    ::close(w->epfd);
-    w->epfd = -1;
-  }
-}
-
-int wait_gc(lua_State* L) {
-  release(static_cast<Wait*>(lua_touserdata(L, 1)));
-  return 0;
-}
 
 // Asks entry:getfd(); returns -1 for anything that does not give a descriptor.
 int entry_fd(lua_State* L, int entry) {
@@ -182,9 +164,11 @@ int push_results(lua_State* L, bool timed_out) {
     const short re = fds[i].revents;
     if (!re) continue;
     lua_rawgeti(L, kFdMap, fds[i].fd);
-    // Errors and hang-ups count as ready, so that the next call reports them.
-    const bool readable = (fds[i].events & POLLIN) && (re & (POLLIN | POLLHUP | POLLERR));
-    const bool writable = (fds[i].events & POLLOUT) && (re & (POLLOUT | POLLHUP | POLLERR));
+    // Errors, hang-ups and closed descriptors count as ready, so that the next call reports
+    // them.
+    const short any = POLLHUP | POLLERR | POLLNVAL;
+    const bool readable = (fds[i].events & POLLIN) && (re & (POLLIN | any));
+    const bool writable = (fds[i].events & POLLOUT) && (re & (POLLOUT | any));
     if (readable) {
       lua_pushvalue(L, -1);
       add_result(L, rt);
@@ -220,42 +204,77 @@ double remaining(lua_State* L) {
   return left > 0 ? left : 0.0;
 }
 
-// Starts a wait in a task: a private epoll set holding every descriptor, watched by the loop.
-bool start_wait(lua_State* L, Runtime* rt, loop::Task* t, double timeout) {
-  auto* w = static_cast<Wait*>(lua_newuserdatauv(L, sizeof(Wait), 0));
-  w->epfd = -1;
-  w->watch = nullptr;
-  lua_createtable(L, 0, 1);
-  lua_pushcfunction(L, wait_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_setmetatable(L, -2);
-  lua_replace(L, kWait);
-  w->epfd = epoll_create1(EPOLL_CLOEXEC);
-  if (w->epfd < 0) return false;
+// Polls after a close woke the select: an entry whose object no longer reports the descriptor
+// it had (closed, or its descriptor given away) is ready, whatever now has that number.
+int poll_after_close(lua_State* L) {
   auto* fds = static_cast<pollfd*>(lua_touserdata(L, kPollSet));
   const size_t n = pollset_size(L);
   for (size_t i = 0; i < n; i++) {
-    epoll_event ev{};
-    ev.events = ((fds[i].events & POLLIN) ? EPOLLIN : 0u) | ((fds[i].events & POLLOUT) ? EPOLLOUT : 0u);
-    ev.data.fd = fds[i].fd;
-    (void)epoll_ctl(w->epfd, EPOLL_CTL_ADD, fds[i].fd, &ev);
+    lua_rawgeti(L, kFdMap, fds[i].fd);
+    const int now = entry_fd(L, lua_gettop(L));
+    lua_pop(L, 1);
+    if (now != fds[i].fd) fds[i].fd = ~fds[i].fd;  // poll(2) skips negative descriptors
   }
-  w->watch = FdWatch::open(rt, w->epfd);  // closed in release()
-  if (!w->watch || !w->watch->add_waiter(t, FdWatch::kRead)) return false;
-  rt->suspend(t, w->watch, timeout, true, "select");
-  return true;
+  const int ready = poll_set(L, 0);
+  int closed = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (fds[i].fd >= 0) continue;
+    fds[i].fd = ~fds[i].fd;
+    fds[i].revents = POLLNVAL;
+    closed++;
+  }
+  return ready < 0 ? ready : ready + closed;
 }
+
+// Waiting on every descriptor of the set, for loop::wait(): in a task, on the watcher of each
+// (the set of nodes is the userdata at kWait); elsewhere, in poll(2).
+class SelectWait final : public loop::Waitable {
+ public:
+  SelectWait(lua_State* L, SocketRuntime* sr) : L_(L), sr_(sr) {}
+
+  bool attach(Runtime* rt, loop::Task* t, loop::WaitSource** src) override {
+    (void)rt;
+    auto* set = static_cast<FdWaitSet*>(lua_touserdata(L_, kWait));
+    auto* fds = static_cast<pollfd*>(lua_touserdata(L_, kPollSet));
+    for (int i = 0; i < set->count(); i++) {
+      const int events = ((fds[i].events & POLLIN) ? FdWatch::kRead : 0) |
+                         ((fds[i].events & POLLOUT) ? FdWatch::kWrite : 0);
+      // A descriptor that cannot be watched (not pollable, out of memory) is left to the
+      // final poll(2): the task still yields, bounded by the timeout.
+      (void)set->watch(sr_, i, t, fds[i].fd, events);
+    }
+    *src = set;
+    return true;
+  }
+
+  Wake block(double timeout) override {
+    ready_ = poll_set(L_, loop::wait_ms(timeout));
+    return ready_ == 0 ? Wake::kTimeout : Wake::kReady;
+  }
+
+  [[nodiscard]] int ready() const { return ready_; }
+
+ private:
+  lua_State* L_;
+  SocketRuntime* sr_;
+  int ready_ = 0;
+};
 
 int select_k(lua_State* L, int status, lua_KContext ctx) {
   Runtime* rt = Runtime::of(L);
   if (status == LUA_YIELD) {
-    const int woke = resume_status(L, rt);
-    release(static_cast<Wait*>(lua_touserdata(L, kWait)));
+    const int woke = io_status(loop::resumed(L, rt));
+    static_cast<FdWaitSet*>(lua_touserdata(L, kWait))->release();
     if (woke == kIoCancelled) {
       lua_newtable(L);
       lua_newtable(L);
       lua_pushstring(L, io_error(woke));
       return 3;
+    }
+    if (woke == kIoClosed) {
+      const int ready = poll_after_close(L);
+      if (ready < 0) return luaL_error(L, "select failed");
+      return push_results(L, false);
     }
     if (woke == kIoTimeout) {
       // Our own timeout or an enclosing deadline scope: one last look, then give up.
@@ -270,19 +289,22 @@ int select_k(lua_State* L, int status, lua_KContext ctx) {
     if (ready > 0 || lua_rawlen(L, kDirty) > 0) return push_results(L, false);
     const double left = remaining(L);
     if (left == 0.0) return push_results(L, true);
-    loop::Task* t = rt->yieldable_task(L);
-    if (!t) {
-      rt->warn_blocking(L);
-      const int r = poll_set(L, loop::wait_ms(left));
-      if (r < 0) return luaL_error(L, "select failed");
-      return push_results(L, r == 0);
+    FdWaitSet::push(L, static_cast<int>(pollset_size(L)));
+    lua_replace(L, kWait);
+    SelectWait w(L, SocketRuntime::of(L));
+    loop::WaitSpec spec;
+    spec.timeout = left;
+    spec.what = "select";
+    const Wake r = loop::wait(L, rt, w, spec);
+    if (r == Wake::kNone) return loop::yield(L, rt, ctx, select_k);
+    if (r == Wake::kCancelled) {
+      lua_newtable(L);
+      lua_newtable(L);
+      lua_pushstring(L, io_error(kIoCancelled));
+      return 3;
     }
-    if (start_wait(L, rt, t, left)) return Runtime::yield(L, ctx, select_k);
-    // Could not watch the set: fall back to waiting in poll(2).
-    release(static_cast<Wait*>(lua_touserdata(L, kWait)));
-    const int r = poll_set(L, loop::wait_ms(left));
-    if (r < 0) return luaL_error(L, "select failed");
-    return push_results(L, r == 0);
+    if (w.ready() < 0) return luaL_error(L, "select failed");
+    return push_results(L, r == Wake::kTimeout);
   }
 }
 

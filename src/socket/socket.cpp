@@ -13,8 +13,8 @@
 
 namespace uvs::socket {
 
-using loop::FdWatch;
 using loop::Runtime;
+using loop::Wake;
 
 namespace {
 
@@ -47,7 +47,7 @@ uint32_t class_bit(const char* cls) {
 Socket* push_socket(lua_State* L, const char* cls, int fd, int family) {
   auto* s = static_cast<Socket*>(lua_newuserdatauv(L, sizeof(Socket), 0));
   new (s) Socket();
-  s->rt = Runtime::of(L);
+  s->sr = SocketRuntime::of(L);
   s->fd = fd;
   s->family = family;
   s->cls = class_bit(cls);
@@ -76,7 +76,7 @@ int open_fd(int family, int type, int protocol, int* fd) {
 
 void drop_watch(Socket* s) {
   if (s->watch) {
-    s->watch->close();  // frees itself in its close callback
+    s->watch->disown();  // freed in its close callback once nobody waits on it
     s->watch = nullptr;
   }
 }
@@ -87,85 +87,135 @@ void free_addresses(Socket* s) {
   s->phase = Phase::kIdle;
 }
 
-void close_socket(Runtime* rt, Socket* s) {
-  drop_watch(s);
-  if (s->fd >= 0) {
-    ::close(s->fd);
-    s->fd = -1;
+void close_socket(Socket* s, bool collected) {
+  if (!s->closed) {
+    s->closed = true;
+    Runtime* rt = s->sr->rt();
+    // Operations in flight end with "closed": their owners wake (whatever they wait on in the
+    // socket: its descriptor, a lookup, which is then orphaned) and so do the queued ones.
+    s->reading.close(rt);
+    s->writing.close(rt);
+    if (s->watch) {
+      s->watch->close();  // wakes every waiter of the descriptor (waitfd, select) too
+      s->watch = nullptr;
+    }
+    if (s->fd >= 0) {
+      ::close(s->fd);
+      s->fd = -1;
+    }
+    s->buf.release(s->sr->pool());
+    s->pending = 0;
   }
-  if (rt) s->buf.release(rt->pool());
-  s->pending = 0;
-  free_addresses(s);
+  if (collected) {
+    Runtime* rt = s->sr->rt();
+    s->reading.forget(rt);
+    s->writing.forget(rt);
+    free_addresses(s);
+  }
 }
 
-void replace_fd(Socket* s, int fd, int family) {
+int replace_fd(Socket* s, int fd, int family) {
+  if (s->closed) {
+    ::close(fd);
+    return kIoClosed;
+  }
   drop_watch(s);
   if (s->fd >= 0) ::close(s->fd);
   s->fd = fd;
   s->family = family;
+  return 0;
 }
 
-namespace {
-
-// poll(2) on one descriptor until ready or past the deadline, restarting after signals.
-int poll_fd(int fd, int dir, const loop::Deadline& d) {
-  pollfd p{};
-  p.fd = fd;
-  if (dir & FdWatch::kRead) p.events |= POLLIN;
-  if (dir & FdWatch::kWrite) p.events |= POLLOUT;
-  for (;;) {
-    const int ms = loop::wait_ms(d.remaining(Runtime::now()));
-    const int r = ::poll(&p, 1, ms);
-    if (r > 0) return kIoDone;
-    if (r == 0) return kIoTimeout;
-    if (errno != EINTR) return errno;
-  }
-}
-
-}  // namespace
-
-int wait_fd(lua_State* L, Runtime* rt, Socket* s, int dir, const loop::Deadline& d,
-            const char* what, FdWatch::Prefetch prefetch) {
-  if (d.never_wait()) return kIoTimeout;
-  if (s->fd < 0) return kIoClosed;
-  loop::Task* t = rt->yieldable_task(L);
-  if (!t) {
-    rt->warn_blocking(L);
-    return poll_fd(s->fd, dir, d);
-  }
-  const double left = d.remaining(Runtime::now());
-  if (left == 0.0) return poll_fd(s->fd, dir, d);  // past the deadline: one last look
-  if (!s->watch) {
-    s->watch = FdWatch::open(rt, s->fd);  // closed in drop_watch()
-    if (!s->watch) return poll_fd(s->fd, dir, d);
-  }
-  if (dir & FdWatch::kRead) {
-    if (!s->watch->add_waiter(t, FdWatch::kRead)) return kIoBusy;
-    s->watch->set_prefetch(prefetch, s);
-  }
-  if (dir & FdWatch::kWrite) {
-    if (!s->watch->add_waiter(t, FdWatch::kWrite)) {
-      s->watch->detach(t);
-      return kIoBusy;
-    }
-  }
-  rt->suspend(t, s->watch, left, true, what, s->fd);
-  return kYield;
-}
-
-int resume_status(lua_State* L, Runtime* rt) {
-  loop::Task* t = rt->task_of(L);
-  if (!t) return kIoDone;
-  switch (t->wake) {
-    case loop::Wake::kTimeout:
+int io_status(Wake w) {
+  switch (w) {
+    case Wake::kTimeout:
       return kIoTimeout;
-    case loop::Wake::kClosed:
+    case Wake::kClosed:
       return kIoClosed;
-    case loop::Wake::kCancelled:
+    case Wake::kCancelled:
       return kIoCancelled;
     default:
       return kIoDone;
   }
+}
+
+int claim(lua_State* L, Socket* s, loop::OpSlot& slot, const loop::Deadline& d,
+          const char* what) {
+  if (s->closed) return kIoClosed;
+  const double left = d.never_wait() ? 0.0 : d.remaining(Runtime::now());
+  const Wake r = slot.claim(L, s->sr->rt(), left, what);
+  if (r == Wake::kNone) return kYield;
+  if (r == Wake::kRefused) {
+    luaL_error(L, "%s: another task is using this socket in the same direction, and only a task "
+                  "can wait its turn", what);
+  }
+  return io_status(r);
+}
+
+int turn_status(lua_State* L, Socket* s) { return resume_status(L, s->sr); }
+
+namespace {
+
+// Waiting on the socket's descriptor, for loop::wait().
+class SocketWait final : public loop::Waitable {
+ public:
+  SocketWait(Socket* s, int dir, FdWatch::Prefetch prefetch)
+      : s_(s), dir_(dir), prefetch_(prefetch) {}
+
+  bool attach(Runtime* rt, loop::Task* t, loop::WaitSource** src) override {
+    (void)rt;
+    if (!s_->watch) {
+      s_->watch = FdWatch::get(s_->sr, s_->fd);  // closed in close_socket()
+      if (!s_->watch) return false;
+      s_->watch->adopt();
+    }
+    if (dir_ & FdWatch::kRead) s_->watch->add_reader(t, prefetch_, s_);
+    if (dir_ & FdWatch::kWrite) s_->watch->add_writer(t);
+    *src = s_->watch;
+    return true;
+  }
+
+  // poll(2) on the one descriptor until ready or past the deadline, restarting after signals.
+  // A failing poll counts as ready: the retried call reports its own error.
+  Wake block(double timeout) override {
+    pollfd p{};
+    p.fd = s_->fd;
+    if (dir_ & FdWatch::kRead) p.events |= POLLIN;
+    if (dir_ & FdWatch::kWrite) p.events |= POLLOUT;
+    const double end = timeout < 0 ? 0 : Runtime::now() + timeout;
+    for (;;) {
+      const double left = end - Runtime::now();
+      const int r = ::poll(&p, 1, loop::wait_ms(timeout < 0 ? -1.0 : (left > 0 ? left : 0)));
+      if (r == 0) return Wake::kTimeout;
+      if (r > 0 || errno != EINTR) break;
+    }
+    if (s_->watch && (p.revents & (POLLIN | POLLHUP | POLLERR))) s_->watch->mark_readable();
+    return Wake::kReady;
+  }
+
+ private:
+  Socket* s_;
+  int dir_;
+  FdWatch::Prefetch prefetch_;
+};
+
+}  // namespace
+
+int wait_fd(lua_State* L, Socket* s, int dir, const loop::Deadline& d, const char* what,
+            FdWatch::Prefetch prefetch) {
+  if (d.never_wait()) return kIoTimeout;
+  if (s->fd < 0) return kIoClosed;
+  SocketWait w(s, dir, prefetch);
+  loop::WaitSpec spec;
+  spec.timeout = d.remaining(Runtime::now());
+  spec.what = what;
+  spec.fd = s->fd;
+  const Wake r = loop::wait(L, s->sr->rt(), w, spec);
+  return r == Wake::kNone ? kYield : io_status(r);
+}
+
+int resume_status(lua_State* L, SocketRuntime* sr) {
+  return io_status(loop::resumed(L, sr->rt()));
 }
 
 int push_error(lua_State* L, int err) {

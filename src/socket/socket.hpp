@@ -2,11 +2,16 @@
 // Layer: transport (uses lua.h for the wait protocol and uv.h through the runtime).
 //
 // A Socket lives in the memory of its Lua userdata, like a FILE* in liolib's LStream. It owns a
-// non-blocking, close-on-exec descriptor and, once a task has waited on it, an FdWatch on the
-// heap (which libuv references; it is freed in its close callback, never with the userdata).
-// Nothing libuv calls back into points at the Socket itself, so the userdata can be collected
-// at any time: __gc closes the descriptor and the watcher, and any waiting task wakes with
-// "closed".
+// non-blocking, close-on-exec descriptor and, once a task has waited on it, the descriptor's
+// FdWatch (on the heap, which libuv references; freed in its close callback, never with the
+// userdata). Nothing libuv calls back into points at the Socket itself, so the userdata can be
+// collected at any time: __gc closes the descriptor and the watcher, and any waiting task wakes
+// with "closed".
+//
+// Each direction of a socket (reads: receive, receivefrom, accept; writes: send, sendto,
+// connect, bind) is an OpSlot that an operation claims at its entry, before it writes any of
+// the state below, and releases when it returns: the fields of one direction belong to the
+// operation that owns it. A closed socket stays closed: it never gets a descriptor again.
 #pragma once
 
 #include <netdb.h>
@@ -14,12 +19,16 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "loop/deadline.hpp"
-#include "loop/runtime.hpp"
+#include "loop/op_slot.hpp"
+#include "loop/wait.hpp"
 #include "lua/lua_api.hpp"
+#include "socket/fd_watch.hpp"
 #include "socket/pattern.hpp"
 #include "socket/recv_buffer.hpp"
+#include "socket/socket_runtime.hpp"
 
 namespace uvs::socket {
 
@@ -44,7 +53,8 @@ enum ClassBits : uint32_t {
   kAnySocket = kTcpAny | kUdpAny | kUnixStreamAny | kUnixDgramAny,
 };
 
-// Returned by wait_fd() and friends when the caller must yield: `return lua_yieldk(...)`.
+// Returned by wait_fd() and claim() when the caller must yield:
+// `return loop::yield(L, rt, ctx, k)`.
 constexpr int kYield = -100;
 
 // What a connect/bind call is doing between a yield and its resumption.
@@ -57,26 +67,32 @@ constexpr uint32_t kSocketMagic = 0x75767363;  // "uvsc"
 struct Socket {
   uint32_t magic = kSocketMagic;
   uint32_t cls = 0;  // the ClassBits bit of the object's current class
-  loop::Runtime* rt = nullptr;  // the runtime that created it (lives longer than any socket)
+  SocketRuntime* sr = nullptr;  // the socket layer of the runtime that created it
   int fd = -1;
   int family = AF_UNSPEC;
+  bool closed = false;  // close() or collection happened: no descriptor ever again
+  Phase phase = Phase::kIdle;  // writes: the connect or bind in progress
+  int pending = 0;  // reads: what a read in the poll callback met (end of stream, an error)
   loop::Timeouts tm;
   RecvBuffer buf;
-  Matcher matcher;
-  double rd_start = 0.0;  // start of the receive/accept in progress (monotonic seconds)
-  double wr_start = 0.0;  // start of the send/connect in progress
-  size_t wr_first = 0;    // the send in progress: offset of its first byte in the string
-  size_t wr_count = 0;    // the send in progress: bytes to send
-  size_t wr_done = 0;     // bytes written by the send in progress
+  Matcher matcher;        // reads: the receive in progress
+  double rd_start = 0.0;  // reads: start of the call in progress (monotonic seconds)
+  double wr_start = 0.0;  // writes: start of the call in progress
+  size_t wr_first = 0;    // writes: the send in progress: offset of its first byte in the string
+  size_t wr_count = 0;    // writes: the send in progress: bytes to send
+  size_t wr_done = 0;     // writes: bytes written by the send in progress
   double received = 0.0;  // getstats: bytes handed to the caller
   double sent = 0.0;      // getstats: bytes sent
   double birthday = 0.0;  // getstats: creation time (monotonic seconds)
-  loop::FdWatch* watch = nullptr;
-  int pending = 0;  // what a read in the poll callback met (end of stream, an error) for receive
-  addrinfo* ai = nullptr;       // connect: the addresses being tried (freed by free_addresses)
-  addrinfo* ai_next = nullptr;  // connect: the address tried now
-  Phase phase = Phase::kIdle;
+  FdWatch* watch = nullptr;
+  addrinfo* ai = nullptr;       // writes: the addresses a connect is trying (free_addresses)
+  addrinfo* ai_next = nullptr;  // writes: the address tried now
+  loop::OpSlot reading;
+  loop::OpSlot writing;
 };
+
+// Lua frees a socket's memory without running any destructor.
+static_assert(std::is_trivially_destructible_v<Socket>);
 
 // The start time of a call, for its Deadline. Without any timeout set nothing reads it, so the
 // clock is not asked.
@@ -104,29 +120,61 @@ void set_class(lua_State* L, int idx, const char* cls);
 // LuaSocket. Returns 0 or an errno value.
 [[nodiscard]] int open_fd(int family, int type, int protocol, int* fd);
 
-// Stops watching the descriptor (waiters wake with "closed") without closing it.
+// Stops using the descriptor's watcher (the socket's own waiters wake with "closed") without
+// closing the descriptor.
 void drop_watch(Socket* s);
-// Closes the descriptor and releases everything the socket holds. Idempotent.
-void close_socket(loop::Runtime* rt, Socket* s);
-// Replaces the descriptor after closing the current one (connect trying another family).
-void replace_fd(Socket* s, int fd, int family);
+// close(): closes the descriptor and releases everything the socket holds; every operation in
+// flight or waiting its turn ends with "closed". With `collected` (from __gc) nothing may keep
+// pointing at the socket's memory afterwards. Idempotent.
+void close_socket(Socket* s, bool collected);
+// Gives the socket descriptor `fd` of `family` in place of its current one (closed): a connect
+// or bind trying another family. Returns 0, or kIoClosed for a closed socket (`fd` is closed).
+[[nodiscard]] int replace_fd(Socket* s, int fd, int family);
 void free_addresses(Socket* s);
 
-// Waits until the socket is ready for `dir` (FdWatch::kRead or kWrite) within deadline `d`; `what`
-// names the operation for async.status(). In a task that can yield it registers the wait and
-// returns kYield (the caller then returns Runtime::yield(...)); in any other context it blocks
-// in poll(2). Otherwise returns kIoDone (ready: retry the call), kIoTimeout, kIoBusy or an errno
-// value.
-[[nodiscard]] int wait_fd(lua_State* L, loop::Runtime* rt, Socket* s, int dir,
-                          const loop::Deadline& d, const char* what,
-                          loop::FdWatch::Prefetch prefetch = nullptr);
+// Claims one direction of `s` at the entry of an operation, before it writes any state. The
+// wait for a turn is bounded by `d` (the call's own timeouts, from its own start). Returns
+// kIoDone when the caller owns the direction; kYield when the caller (a task) was queued: it
+// yields, and its continuation asks turn_status(); kIoTimeout, kIoCancelled or kIoClosed when it
+// never got it. Raises a Lua error when the direction is busy and the caller is not a task that
+// can wait its turn.
+[[nodiscard]] int claim(lua_State* L, Socket* s, loop::OpSlot& slot, const loop::Deadline& d,
+                        const char* what);
+// In the continuation of a queued claim: kIoDone when the turn came, or why it never did.
+[[nodiscard]] int turn_status(lua_State* L, Socket* s);
+// Releases the direction at every exit of the operation that claimed it. It only hands the
+// direction to the next queued task (made ready), so the caller may still read its own state.
+inline void release(lua_State* L, Socket* s, loop::OpSlot& slot) { slot.release(L, s->sr->rt()); }
+
+// Waits until the socket is ready for `dir` (FdWatch::kRead or kWrite) within deadline `d`;
+// `what` names the operation for async.status(). Through loop::wait(): in a task that can yield
+// it registers the wait and returns kYield (the caller then returns loop::yield(...)); in any
+// other context it blocks in poll(2). Otherwise returns kIoDone (ready: retry the call),
+// kIoTimeout, kIoClosed or kIoCancelled.
+[[nodiscard]] int wait_fd(lua_State* L, Socket* s, int dir, const loop::Deadline& d,
+                          const char* what, FdWatch::Prefetch prefetch = nullptr);
 
 // After a yield: the I/O status the wake-up means (kIoDone to retry, timeout, closed, ...).
-[[nodiscard]] int resume_status(lua_State* L, loop::Runtime* rt);
+[[nodiscard]] int resume_status(lua_State* L, SocketRuntime* sr);
+// The I/O status of a wait's outcome.
+[[nodiscard]] int io_status(loop::Wake w);
 
 // Pushes nil and LuaSocket's message for `err`; returns 2.
 int push_error(lua_State* L, int err);
 // Pushes LuaSocket's success value, the float 1; returns 1.
 int push_ok(lua_State* L);
+
+// The call start time carried in a continuation context, and back.
+inline lua_KContext start_ctx(double start) {
+  lua_KContext c = 0;
+  static_assert(sizeof c >= sizeof start);
+  __builtin_memcpy(&c, &start, sizeof start);
+  return c;
+}
+inline double ctx_start(lua_KContext c) {
+  double start = 0;
+  __builtin_memcpy(&start, &c, sizeof start);
+  return start;
+}
 
 }  // namespace uvs::socket

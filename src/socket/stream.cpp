@@ -1,11 +1,14 @@
 // stream.cpp: see stream.hpp. Layer: transport.
 //
-// Each operation is an entry function that checks its arguments and records the operation's
-// state in the Socket (pattern, start time, bytes done), and a continuation `*_k` that does the
-// work. The continuation runs the same way whether it is called directly or after the task
-// was resumed: it loops over the non-blocking system call and, when the call would block, asks
-// wait_fd() to either yield (task) or poll (anything else). No C++ object with a destructor is
-// alive across lua_yieldk or any Lua call that may raise.
+// Each operation is an entry function that checks its arguments, claims its direction of the
+// socket and only then records the operation's state in the Socket (pattern, start time, bytes
+// done), and a continuation `*_k` that does the work. A task that finds the direction busy
+// waits its turn in `*_turn_k`, which starts the operation once the turn came. The continuation
+// runs the same way whether it is called directly or after the task was resumed: it loops over
+// the non-blocking system call and, when the call would block, asks wait_fd() to either yield
+// (task) or poll (anything else). Every exit releases the direction before pushing results (a
+// push may raise a memory error). No C++ object with a destructor is alive across lua_yieldk
+// or any Lua call that may raise.
 #include "socket/stream.hpp"
 
 #include <sys/socket.h>
@@ -17,7 +20,6 @@
 
 namespace uvs::socket {
 
-using loop::FdWatch;
 using loop::Runtime;
 
 namespace {
@@ -38,25 +40,36 @@ void push_prefixed(lua_State* L, const char* data, size_t len) {
 }
 
 // Hands `m` over to Lua (CRs removed for lines) and drops the consumed bytes from the buffer.
-void push_match(lua_State* L, Runtime* rt, Socket* s, const Match& m) {
+void push_match(lua_State* L, Socket* s, const Match& m) {
   size_t len = m.result;
   if (m.strip_cr && len) len = strip_cr(s->buf.mutable_data(), len);
   push_prefixed(L, s->buf.data(), len);
   s->received += static_cast<double>(m.consume);
-  s->buf.consume(rt->pool(), m.consume);
+  s->buf.consume(s->sr->pool(), m.consume);
 }
 
-int receive_done(lua_State* L, Runtime* rt, Socket* s, const Match& m) {
-  push_match(L, rt, s, m);
+int receive_done(lua_State* L, Socket* s, const Match& m) {
+  release(L, s, s->reading);
+  push_match(L, s, m);
   lua_pushnil(L);
   lua_pushnil(L);
   return 3;
 }
 
-int receive_failed(lua_State* L, Runtime* rt, Socket* s, int err) {
+int receive_failed(lua_State* L, Socket* s, int err) {
+  release(L, s, s->reading);
   lua_pushnil(L);
   lua_pushstring(L, io_error(err));
-  push_match(L, rt, s, s->matcher.partial(s->buf.size()));
+  push_match(L, s, s->matcher.partial(s->buf.size()));
+  return 3;
+}
+
+// A receive that never got the socket (closed, busy past its timeout, cancelled): nothing was
+// read, the partial result is the prefix.
+int receive_refused(lua_State* L, int err) {
+  lua_pushnil(L);
+  lua_pushstring(L, io_error(err));
+  push_prefixed(L, "", 0);
   return 3;
 }
 
@@ -64,16 +77,16 @@ int receive_failed(lua_State* L, Runtime* rt, Socket* s, int err) {
 // kIoClosed at end of stream, EAGAIN, or another errno value. With `small` the read goes into the
 // runtime's scratch area and only what arrived is kept (see prefetch); otherwise it goes straight
 // into the buffer.
-int fill(Runtime* rt, Socket* s, bool small = false) {
-  char* at = rt->scratch();
-  size_t room = Runtime::kScratchSize;
+int fill(SocketRuntime* sr, Socket* s, bool small = false) {
+  char* at = sr->scratch();
+  size_t room = SocketRuntime::kScratchSize;
   if (!small) {
     const Pattern& p = s->matcher.pattern();
     size_t want = BufferPool::kReadChunk;
     if (p.kind == PatternKind::kCount && p.count > s->buf.size() + want) {
       want = p.count - s->buf.size();
     }
-    at = s->buf.prepare(rt->pool(), want, &room);
+    at = s->buf.prepare(sr->pool(), want, &room);
     if (!at) return ENOMEM;
   }
   ssize_t n;
@@ -84,7 +97,7 @@ int fill(Runtime* rt, Socket* s, bool small = false) {
     const auto got = static_cast<size_t>(n);
     if (small) {
       size_t unused = 0;
-      char* dst = s->buf.prepare(rt->pool(), got, &unused);
+      char* dst = s->buf.prepare(sr->pool(), got, &unused);
       if (!dst) return ENOMEM;
       std::memcpy(dst, at, got);
     }
@@ -95,7 +108,7 @@ int fill(Runtime* rt, Socket* s, bool small = false) {
   const int err = n == 0 ? kIoClosed : errno;
   if ((err == EAGAIN || err == EWOULDBLOCK) && s->watch) s->watch->drained();
   // A connection waiting for data holds no receive memory.
-  if (s->buf.empty()) s->buf.release(rt->pool());
+  if (s->buf.empty()) s->buf.release(sr->pool());
   return err == EWOULDBLOCK ? EAGAIN : err;
 }
 
@@ -104,55 +117,54 @@ int fill(Runtime* rt, Socket* s, bool small = false) {
 // expects little (a line, a short count) into an empty buffer reads through the scratch area,
 // so that a burst of ten thousand ready connections does not take ten thousand 8 KiB blocks
 // before their tasks run; a large receive reads in place.
-void prefetch(Runtime* rt, void* ctx) {
+void prefetch(SocketRuntime* sr, void* ctx) {
   auto* s = static_cast<Socket*>(ctx);
   if (s->fd < 0 || s->pending) return;
   const Pattern& p = s->matcher.pattern();
   const bool small = s->buf.empty() && (p.kind == PatternKind::kLine ||
                                         (p.kind == PatternKind::kCount && p.count < 4096));
-  const int err = fill(rt, s, small);
+  const int err = fill(sr, s, small);
   if (err != kIoDone && err != EAGAIN) s->pending = err;
 }
 
 int receive_k(lua_State* L, int status, lua_KContext ctx) {
   auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
-  Runtime* rt = s->rt;
-  int err = status == LUA_YIELD ? resume_status(L, rt) : kIoDone;
+  SocketRuntime* sr = s->sr;
+  int err = status == LUA_YIELD ? resume_status(L, sr) : kIoDone;
   const loop::Deadline d(s->tm, s->rd_start);
   while (err == kIoDone) {
     Match m;
-    if (s->matcher.complete(s->buf.data(), s->buf.size(), &m)) return receive_done(L, rt, s, m);
+    if (s->matcher.complete(s->buf.data(), s->buf.size(), &m)) return receive_done(L, s, m);
     if (s->fd < 0) {
       err = kIoClosed;
       break;
     }
-    // In a task whose previous read drained the socket, wait at once: the watcher reports new
-    // data, so the recv() that would fail with EAGAIN is saved.
+    // When the previous read drained the socket and the watcher has reported nothing since,
+    // wait at once: the recv() that would fail with EAGAIN is saved.
     if (s->pending) {
       err = s->pending;
       s->pending = 0;
     } else {
-      const bool skip = s->watch && !s->watch->maybe_readable() && rt->yieldable_task(L);
-      err = skip ? EAGAIN : fill(rt, s);
+      const bool skip = s->watch && !s->watch->maybe_readable();
+      err = skip ? EAGAIN : fill(sr, s);
     }
     if (err == kIoClosed && s->matcher.done_at_eof(s->buf.size())) {
       const size_t n = s->buf.size();
-      return receive_done(L, rt, s, Match{n, n, false});
+      return receive_done(L, s, Match{n, n, false});
     }
     if (err == EAGAIN) {
-      err = wait_fd(L, rt, s, FdWatch::kRead, d, "receive", prefetch);
-      if (err == kYield) return Runtime::yield(L, ctx, receive_k);
+      err = wait_fd(L, s, FdWatch::kRead, d, "receive", prefetch);
+      if (err == kYield) return loop::yield(L, sr->rt(), ctx, receive_k);
     }
   }
-  return receive_failed(L, rt, s, err);
+  return receive_failed(L, s, err);
 }
 
 int send_k(lua_State* L, int status, lua_KContext ctx) {
   auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
-  Runtime* rt = s->rt;
   const char* data = lua_tostring(L, 2) + s->wr_first;
   const size_t count = s->wr_count;
-  int err = status == LUA_YIELD ? resume_status(L, rt) : kIoDone;
+  int err = status == LUA_YIELD ? resume_status(L, s->sr) : kIoDone;
   const loop::Deadline d(s->tm, s->wr_start);
   while (err == kIoDone && s->wr_done < count) {
     if (s->fd < 0) {
@@ -168,11 +180,12 @@ int send_k(lua_State* L, int status, lua_KContext ctx) {
     if (errno == EINTR) continue;
     err = errno;
     if (err == EAGAIN || err == EWOULDBLOCK) {
-      err = wait_fd(L, rt, s, FdWatch::kWrite, d, "send");
-      if (err == kYield) return Runtime::yield(L, ctx, send_k);
+      err = wait_fd(L, s, FdWatch::kWrite, d, "send");
+      if (err == kYield) return loop::yield(L, s->sr->rt(), ctx, send_k);
     }
   }
   const auto last_sent = static_cast<lua_Number>(s->wr_first + s->wr_done);
+  release(L, s, s->writing);
   if (err != kIoDone) {
     lua_pushnil(L);
     lua_pushstring(L, io_error(err));
@@ -185,13 +198,11 @@ int send_k(lua_State* L, int status, lua_KContext ctx) {
   return 3;
 }
 
-}  // namespace
-
-int stream_receive(lua_State* L, Socket* s) {
-  lua_settop(L, 3);
+// Reads the receive arguments at 2 (pattern) and 3 (prefix) into `*p`. Returns false when the
+// prefix alone is the answer (a count no longer than the prefix), which it then pushes.
+bool receive_pattern(lua_State* L, Pattern* p) {
   size_t plen = 0;
   if (!lua_isnil(L, 3)) luaL_checklstring(L, 3, &plen);
-  Pattern p;
   const int type = lua_type(L, 2);
   size_t wlen = 0;
   const char* word = type == LUA_TSTRING ? lua_tolstring(L, 2, &wlen) : nullptr;
@@ -199,7 +210,7 @@ int stream_receive(lua_State* L, Socket* s) {
   const bool is_word = word && wlen > 0 && (word[0] == '*' || (word[0] >= 'a' && word[0] <= 'z') ||
                                             (word[0] >= 'A' && word[0] <= 'Z'));
   if (type == LUA_TNIL) {
-    p = Pattern{PatternKind::kLine, 0};
+    *p = Pattern{PatternKind::kLine, 0};
   } else if (!is_word && (type == LUA_TNUMBER || lua_isnumber(L, 2))) {
     const lua_Number n = lua_tonumber(L, 2);
     luaL_argcheck(L, n >= 0, 2, "invalid receive pattern");
@@ -209,47 +220,111 @@ int stream_receive(lua_State* L, Socket* s) {
       lua_pushvalue(L, 3);
       lua_pushnil(L);
       lua_pushnil(L);
-      return 3;
+      return false;
     }
-    p = Pattern{PatternKind::kCount, wanted - plen};
+    *p = Pattern{PatternKind::kCount, wanted - plen};
   } else {
-    luaL_argcheck(L, is_word && parse_pattern_word(word, wlen, &p), 2, "invalid receive pattern");
+    luaL_argcheck(L, is_word && parse_pattern_word(word, wlen, p), 2, "invalid receive pattern");
   }
+  return true;
+}
+
+int receive_begin(lua_State* L, Socket* s, const Pattern& p, double start) {
   s->matcher.reset(p);
-  s->rd_start = call_start(s);
+  s->rd_start = start;
   return receive_k(L, LUA_OK, 0);
 }
 
-int stream_send(lua_State* L, Socket* s) {
+// A receive queued behind another one: its turn came, or it gave up.
+int receive_turn_k(lua_State* L, int status, lua_KContext ctx) {
+  (void)status;
+  auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
+  const int st = turn_status(L, s);
+  if (st != kIoDone) return receive_refused(L, st);
+  Pattern p;
+  (void)receive_pattern(L, &p);  // checked at the entry already
+  return receive_begin(L, s, p, ctx_start(ctx));
+}
+
+// Reads the send arguments: the string at 2, the range at 3 and 4 (LuaSocket's clamping).
+void send_range(lua_State* L, size_t* first, size_t* count) {
   size_t size = 0;
   luaL_checklstring(L, 2, &size);
   const auto len = static_cast<lua_Integer>(size);
-  lua_Integer first = 1;
-  lua_Integer last = len;
+  lua_Integer i = 1;
+  lua_Integer j = len;
   if (lua_gettop(L) > 2) {
-    first = static_cast<lua_Integer>(luaL_optnumber(L, 3, 1));
-    last = static_cast<lua_Integer>(luaL_optnumber(L, 4, -1));
-    if (first < 0) first = len + first + 1;
-    if (last < 0) last = len + last + 1;
-    if (first < 1) first = 1;
-    if (last > len) last = len;
+    i = static_cast<lua_Integer>(luaL_optnumber(L, 3, 1));
+    j = static_cast<lua_Integer>(luaL_optnumber(L, 4, -1));
+    if (i < 0) i = len + i + 1;
+    if (j < 0) j = len + j + 1;
+    if (i < 1) i = 1;
+    if (j > len) j = len;
   }
+  *first = static_cast<size_t>(i - 1);
+  *count = i <= j ? static_cast<size_t>(j - i + 1) : 0;
+}
+
+// A send that never got the socket: nothing was sent, the last index is the one before i.
+int send_refused(lua_State* L, int err) {
+  size_t first = 0;
+  size_t count = 0;
+  send_range(L, &first, &count);
+  lua_pushnil(L);
+  lua_pushstring(L, io_error(err));
+  lua_pushnumber(L, static_cast<lua_Number>(first));
+  return 3;
+}
+
+int send_begin(lua_State* L, Socket* s, double start) {
   // The range lives in the socket, and the string stays at index 2 while the call waits.
-  s->wr_first = static_cast<size_t>(first - 1);
-  s->wr_count = first <= last ? static_cast<size_t>(last - first + 1) : 0;
-  s->wr_start = call_start(s);
+  send_range(L, &s->wr_first, &s->wr_count);
+  s->wr_start = start;
   s->wr_done = 0;
   return send_k(L, LUA_OK, 0);
 }
 
+int send_turn_k(lua_State* L, int status, lua_KContext ctx) {
+  (void)status;
+  auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
+  const int st = turn_status(L, s);
+  if (st != kIoDone) return send_refused(L, st);
+  return send_begin(L, s, ctx_start(ctx));
+}
+
+}  // namespace
+
+int stream_receive(lua_State* L, Socket* s) {
+  lua_settop(L, 3);
+  Pattern p;
+  if (!receive_pattern(L, &p)) return 3;
+  const double start = call_start(s);
+  const int st = claim(L, s, s->reading, loop::Deadline(s->tm, start), "receive");
+  if (st == kYield) return loop::yield(L, s->sr->rt(), start_ctx(start), receive_turn_k);
+  if (st != kIoDone) return receive_refused(L, st);
+  return receive_begin(L, s, p, start);
+}
+
+int stream_send(lua_State* L, Socket* s) {
+  size_t first = 0;
+  size_t count = 0;
+  send_range(L, &first, &count);  // raises on a bad argument, before anything is claimed
+  const double start = call_start(s);
+  const int st = claim(L, s, s->writing, loop::Deadline(s->tm, start), "send");
+  if (st == kYield) return loop::yield(L, s->sr->rt(), start_ctx(start), send_turn_k);
+  if (st != kIoDone) return send_refused(L, st);
+  return send_begin(L, s, start);
+}
+
 namespace {
 
+// Stack: server, client class name, the client object to be (closed until a connection comes:
+// created before the server is claimed, so that its allocation cannot fail with the server
+// claimed and a connection accepted).
 int accept_k(lua_State* L, int status, lua_KContext ctx) {
   auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
-  Runtime* rt = s->rt;
-  const char* client_class = lua_tostring(L, 2);  // pushed by stream_accept
-  (void)ctx;
-  int err = status == LUA_YIELD ? resume_status(L, rt) : kIoDone;
+  auto* c = static_cast<Socket*>(lua_touserdata(L, 3));
+  int err = status == LUA_YIELD ? resume_status(L, s->sr) : kIoDone;
   const loop::Deadline d(s->tm, s->rd_start);
   while (err == kIoDone) {
     if (s->fd < 0) {
@@ -261,7 +336,10 @@ int accept_k(lua_State* L, int status, lua_KContext ctx) {
     const int fd = ::accept4(s->fd, reinterpret_cast<sockaddr*>(&addr), &alen,
                              SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      push_socket(L, client_class, fd, s->family);
+      release(L, s, s->reading);
+      c->fd = fd;
+      c->family = s->family;
+      c->birthday = Runtime::now();
       return 1;
     }
     err = errno;
@@ -271,11 +349,25 @@ int accept_k(lua_State* L, int status, lua_KContext ctx) {
     }
     if (err == EAGAIN || err == EWOULDBLOCK || err == ECONNABORTED) {
       if (err != ECONNABORTED && s->watch) s->watch->drained();
-      err = wait_fd(L, rt, s, FdWatch::kRead, d, "accept");
-      if (err == kYield) return Runtime::yield(L, 0, accept_k);
+      err = wait_fd(L, s, FdWatch::kRead, d, "accept");
+      if (err == kYield) return loop::yield(L, s->sr->rt(), ctx, accept_k);
     }
   }
+  release(L, s, s->reading);
   return push_error(L, err);
+}
+
+int accept_begin(lua_State* L, Socket* s, double start) {
+  s->rd_start = start;
+  return accept_k(L, LUA_OK, 0);
+}
+
+int accept_turn_k(lua_State* L, int status, lua_KContext ctx) {
+  (void)status;
+  auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
+  const int st = turn_status(L, s);
+  if (st != kIoDone) return push_error(L, st);
+  return accept_begin(L, s, ctx_start(ctx));
 }
 
 }  // namespace
@@ -283,8 +375,12 @@ int accept_k(lua_State* L, int status, lua_KContext ctx) {
 int stream_accept(lua_State* L, Socket* s, const char* client_class) {
   lua_settop(L, 1);
   lua_pushstring(L, client_class);
-  s->rd_start = call_start(s);
-  return accept_k(L, LUA_OK, 0);
+  push_socket(L, client_class, -1, s->family);
+  const double start = call_start(s);
+  const int st = claim(L, s, s->reading, loop::Deadline(s->tm, start), "accept");
+  if (st == kYield) return loop::yield(L, s->sr->rt(), start_ctx(start), accept_turn_k);
+  if (st != kIoDone) return push_error(L, st);
+  return accept_begin(L, s, start);
 }
 
 }  // namespace uvs::socket

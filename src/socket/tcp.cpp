@@ -20,7 +20,6 @@
 
 namespace uvs::socket {
 
-using loop::FdWatch;
 using loop::Runtime;
 
 namespace {
@@ -45,6 +44,7 @@ int tcp_listen(lua_State* L) {
   Socket* s = check_socket(L, 1, kTcpMaster, kMaster);
   // LuaSocket defaults to 32, which drops connections under a burst; SOMAXCONN does not.
   const auto backlog = static_cast<int>(luaL_optnumber(L, 2, SOMAXCONN));
+  if (s->closed) return push_error(L, kIoClosed);
   if (::listen(s->fd, backlog) < 0) {
     lua_pushnil(L);
     lua_pushstring(L, io_error(errno));

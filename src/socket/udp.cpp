@@ -44,6 +44,7 @@ int udp_sendto(lua_State* L) {
   luaL_checkstring(L, 2);
   const char* ip = luaL_checkstring(L, 3);
   const char* port = luaL_checkstring(L, 4);
+  if (s->closed) return push_error(L, kIoClosed);
   addrinfo hints{};
   hints.ai_socktype = SOCK_DGRAM;
   hints.ai_family = s->family;

@@ -23,7 +23,6 @@
 
 namespace uvs::socket {
 
-using loop::FdWatch;
 using loop::Runtime;
 
 namespace {
@@ -68,6 +67,7 @@ int get_name(lua_State* L, Socket* s, NameFn fn) {
 }
 
 int do_bind(lua_State* L, Socket* s) {
+  if (s->closed) return push_error(L, kIoClosed);
   sockaddr_un un{};
   socklen_t len = 0;
   if (!make_address(L, 2, &un, &len)) return 2;
@@ -75,13 +75,20 @@ int do_bind(lua_State* L, Socket* s) {
   return push_ok(L);
 }
 
+int connect_result(lua_State* L, Socket* s, int e) {
+  release(L, s, s->writing);
+  if (e != 0) return push_error(L, e);
+  set_class(L, 1, lua_tostring(L, 4));
+  return push_ok(L);
+}
+
 // Stack: sock, path, address userdata, connected class name.
 int connect_k(lua_State* L, int status, lua_KContext ctx) {
   auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
-  Runtime* rt = s->rt;
   int e = kIoDone;
   if (status == LUA_YIELD) {
-    e = resume_status(L, rt);
+    e = resume_status(L, s->sr);
+    if (e == kIoDone && s->closed) e = kIoClosed;
     if (e == kIoDone) {
       socklen_t elen = sizeof e;
       if (::getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &e, &elen) < 0) e = errno;
@@ -94,17 +101,30 @@ int connect_k(lua_State* L, int status, lua_KContext ctx) {
     } while (e == EINTR);
     if (e == EINPROGRESS || e == EAGAIN) {
       const loop::Deadline d(s->tm, s->wr_start);
-      e = wait_fd(L, rt, s, FdWatch::kWrite, d, "connect");
-      if (e == kYield) return Runtime::yield(L, ctx, connect_k);
+      e = wait_fd(L, s, FdWatch::kWrite, d, "connect");
+      if (e == kYield) return loop::yield(L, s->sr->rt(), ctx, connect_k);
       if (e == kIoDone) {
         socklen_t elen = sizeof e;
         if (::getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &e, &elen) < 0) e = errno;
       }
     }
   }
-  if (e != 0) return push_error(L, e);
-  set_class(L, 1, lua_tostring(L, 4));
-  return push_ok(L);
+  return connect_result(L, s, e);
+}
+
+int connect_begin(lua_State* L, Socket* s) {
+  s->wr_start = Runtime::now();
+  if (s->fd < 0) return connect_result(L, s, kIoClosed);
+  return connect_k(L, LUA_OK, 0);
+}
+
+int connect_turn_k(lua_State* L, int status, lua_KContext ctx) {
+  (void)status;
+  (void)ctx;
+  auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
+  const int st = turn_status(L, s);
+  if (st != kIoDone) return push_error(L, st);
+  return connect_begin(L, s);
 }
 
 int do_connect(lua_State* L, Socket* s, const char* connected_class) {
@@ -114,8 +134,10 @@ int do_connect(lua_State* L, Socket* s, const char* connected_class) {
   lua_settop(L, 2);
   std::memcpy(lua_newuserdatauv(L, len, 0), &un, len);
   lua_pushstring(L, connected_class);
-  s->wr_start = Runtime::now();
-  return connect_k(L, LUA_OK, 0);
+  const int st = claim(L, s, s->writing, loop::Deadline(s->tm, call_start(s)), "connect");
+  if (st == kYield) return loop::yield(L, s->sr->rt(), 0, connect_turn_k);
+  if (st != kIoDone) return push_error(L, st);
+  return connect_begin(L, s);
 }
 
 // --- streams ---------------------------------------------------------------------------------
@@ -136,6 +158,7 @@ int us_connect(lua_State* L) { return do_connect(L, stream_master(L), kStreamCli
 int us_listen(lua_State* L) {
   Socket* s = stream_master(L);
   const auto backlog = static_cast<int>(luaL_optnumber(L, 2, SOMAXCONN));
+  if (s->closed) return push_error(L, kIoClosed);
   if (::listen(s->fd, backlog) < 0) return push_error(L, errno);
   set_class(L, 1, kStreamServer);
   return push_ok(L);

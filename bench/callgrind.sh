@@ -1,0 +1,69 @@
+#!/bin/sh
+# bench/callgrind.sh: user-space instructions per request of the uvsocket echo server, counted
+# by callgrind (instruction counts repeat from run to run whatever else the machine does, unlike
+# times). docs/performance.md quotes its figures for changes on the hot path.
+#
+#   bench/callgrind.sh [--build DIR] [--conns N] [--seconds S] [--server FILE] [--keep]
+#
+# One server process runs under callgrind. A first load run warms it up (pool, collector,
+# caches); then two measured runs of S and 2S seconds, each preceded by zeroing the counters and
+# followed by a dump. The per-request figure is the difference of the two dumps divided by the
+# difference of their request counts, so the fixed cost of a run (accepting the connections,
+# spawning their tasks) cancels out. Prints one key=value line.
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+build="$root/build"
+conns=100
+secs=4
+server="$root/bench/servers/uvsocket/echo.lua"
+keep=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build) build=$2; shift ;;
+    --conns) conns=$2; shift ;;
+    --seconds) secs=$2; shift ;;
+    --server) server=$2; shift ;;
+    --keep) keep=1 ;;
+    *) echo "usage: $0 [--build DIR] [--conns N] [--seconds S] [--server FILE] [--keep]" >&2
+       exit 2 ;;
+  esac
+  shift
+done
+loadgen="$build/bench/loadgen"
+[ -x "$loadgen" ] || loadgen="$root/build/bench/loadgen"
+stage="$build/stage"
+tmp=$(mktemp -d)
+port=$((20000 + $$ % 20000))
+export LUA_PATH="$stage/share/lua/5.4/?.lua;$stage/share/lua/5.4/?/init.lua;;"
+export LUA_CPATH="$stage/lib/lua/5.4/?.so;;"
+valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.%p" lua5.4 "$server" "$port" \
+  2>"$tmp/valgrind.log" &
+pid=$!
+trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; [ "$keep" = 1 ] || rm -rf "$tmp"' EXIT
+i=0
+until "$loadgen" -m echo -p "$port" -c 1 -d 0.2 -w 0 >/dev/null 2>&1; do
+  i=$((i + 1))
+  [ $i -lt 100 ] || { echo "callgrind.sh: the server did not start" >&2; exit 1; }
+  sleep 0.2
+done
+
+field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p"; }
+total_ir() { sed -n 's/^summary: *\([0-9]*\).*/\1/p;s/^totals: *\([0-9]*\).*/\1/p' "$1" | head -n 1; }
+
+run() {  # run SECONDS -> "requests instructions"
+  callgrind_control -z "$pid" >/dev/null 2>&1
+  out=$("$loadgen" -m echo -p "$port" -c "$conns" -d "$1" -w 0 -C 60 2>/dev/null)
+  rm -f "$tmp"/cg."$pid".*
+  callgrind_control -d "$pid" >/dev/null 2>&1
+  f=$(ls "$tmp"/cg."$pid".* | tail -n 1)
+  req=$(echo "$out" | field requests)
+  echo "$((req + conns)) $(total_ir "$f")"
+}
+
+"$loadgen" -m echo -p "$port" -c "$conns" -d "$secs" -w 0 -C 60 >/dev/null 2>&1
+set -- $(run "$secs")
+r1=$1 i1=$2
+set -- $(run $((secs * 2)))
+r2=$1 i2=$2
+per=$(( (i2 - i1) / (r2 - r1) ))
+echo "server=$(basename "$server") conns=$conns requests_a=$r1 instructions_a=$i1 requests_b=$r2 instructions_b=$i2 instructions_per_request=$per"

@@ -1,0 +1,112 @@
+// op_slot.cpp: see op_slot.hpp. Layer: loop.
+#include "loop/op_slot.hpp"
+
+#include "loop/runtime.hpp"
+#include "loop/wait.hpp"
+
+namespace uvs::loop {
+
+namespace {
+
+// The owner recorded for a call made outside any task: it blocks the thread, so it can never
+// be found waiting, and it releases before it returns.
+Task* const kThread = reinterpret_cast<Task*>(alignof(Task));
+
+Task* caller(lua_State* L, Runtime* rt) {
+  Task* t = rt->task_of(L);
+  return t ? t : kThread;
+}
+
+// Waiting for a turn: only a task can, by joining the queue.
+class TurnWait final : public Waitable {
+ public:
+  explicit TurnWait(OpSlot* slot) : slot_(slot) {}
+  bool attach(Runtime* rt, Task* t, WaitSource** src) override {
+    (void)rt;
+    slot_->enqueue(t);
+    *src = slot_;
+    return true;
+  }
+  Wake block(double) override { return Wake::kRefused; }
+  [[nodiscard]] bool can_block() const override { return false; }
+
+ private:
+  OpSlot* slot_;
+};
+
+}  // namespace
+
+Wake OpSlot::claim(lua_State* L, Runtime* rt, double timeout, const char* what) {
+  Task* me = caller(L, rt);
+  if (!owner_) {
+    owner_ = me;
+    if (me != kThread && !me->held) me->held = this;
+    return Wake::kReady;
+  }
+  if (timeout == 0.0) return Wake::kTimeout;  // a call that must not wait finds it busy
+  TurnWait w(this);
+  WaitSpec spec;
+  spec.timeout = timeout;
+  spec.what = what;
+  spec.external = false;
+  return wait(L, rt, w, spec);
+}
+
+void OpSlot::enqueue(Task* t) {
+  t->next_turn = nullptr;
+  if (tail_) {
+    tail_->next_turn = t;
+  } else {
+    head_ = t;
+  }
+  tail_ = t;
+}
+
+void OpSlot::release_owner(Runtime* rt, Task* me) {
+  if (owner_ != me) return;
+  if (me != kThread && me->held == this) me->held = nullptr;
+  Task* next = head_;
+  owner_ = next;
+  if (!next) return;
+  // Hand over: the next task owns the slot from now on, before it even runs, so nobody can
+  // come in between.
+  head_ = next->next_turn;
+  if (!head_) tail_ = nullptr;
+  next->next_turn = nullptr;
+  if (!next->held) next->held = this;
+  rt->wake(next, Wake::kReady);
+}
+
+void OpSlot::release(lua_State* L, Runtime* rt) { release_owner(rt, caller(L, rt)); }
+
+void OpSlot::detach(Task* t) {
+  Task* prev = nullptr;
+  for (Task* p = head_; p; prev = p, p = p->next_turn) {
+    if (p != t) continue;
+    if (prev) {
+      prev->next_turn = p->next_turn;
+    } else {
+      head_ = p->next_turn;
+    }
+    if (tail_ == p) tail_ = prev;
+    p->next_turn = nullptr;
+    return;
+  }
+}
+
+void OpSlot::close(Runtime* rt) {
+  // The owner waits in the object (on its descriptor or a lookup it started): end that wait.
+  if (owner_ && owner_ != kThread && owner_->state == TaskState::kWaiting &&
+      owner_->source != this) {
+    rt->wake(owner_, Wake::kClosed);
+  }
+  while (head_) rt->wake(head_, Wake::kClosed);  // each wake detaches it from the queue
+}
+
+void OpSlot::forget(Runtime* rt) {
+  close(rt);
+  if (owner_ && owner_ != kThread && owner_->held == this) owner_->held = nullptr;
+  owner_ = nullptr;
+}
+
+}  // namespace uvs::loop

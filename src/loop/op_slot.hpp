@@ -1,0 +1,50 @@
+// op_slot.hpp: one direction of an object (a socket's reads, or its writes) that one operation
+// owns at a time. Layer: loop (lua.h; no uv.h, nothing from src/socket/).
+//
+// A call claims the slot at its entry, before it writes any state into the object, and releases
+// it when it returns. A task that finds the slot busy waits its turn, first come first served:
+// its own timeout counts, a cancellation or deadline scope takes it out of the queue, and
+// closing the object fails it with "closed". A caller that cannot wait its turn (not a task)
+// is refused. An OpSlot lives in the memory of its object's userdata.
+#pragma once
+
+#include <type_traits>
+
+#include "loop/task.hpp"
+#include "lua/lua_api.hpp"
+
+namespace uvs::loop {
+
+class Runtime;
+
+class OpSlot final : public WaitSource {
+ public:
+  // Claims the slot for the caller. Returns kReady when the caller owns it now; kNone when the
+  // caller (a task) was queued and must yield: after resumed() gives kReady it owns the slot,
+  // any other outcome means it never got it. kTimeout, kCancelled and kClosed also come back
+  // directly (a zero timeout, a cancelled task); kRefused when the caller cannot wait.
+  [[nodiscard]] Wake claim(lua_State* L, Runtime* rt, double timeout, const char* what);
+  // Gives the slot up if `L`'s caller owns it: the first queued task owns it from now on and is
+  // made ready. Harmless when the caller does not own it.
+  void release(lua_State* L, Runtime* rt);
+  // The same for a known task (the runtime, for a task that ended while it owned the slot).
+  void release_owner(Runtime* rt, Task* me);
+  // The object is closed: the owner, if it waits, and every queued task wake with "closed".
+  void close(Runtime* rt);
+  // The object's memory is going away (collected): nobody may point at the slot any longer.
+  void forget(Runtime* rt);
+  [[nodiscard]] bool busy() const { return owner_ != nullptr; }
+
+  void detach(Task* t) override;  // a queued task stopped waiting
+  // Used by claim() through wait(): joins the queue.
+  void enqueue(Task* t);
+
+ private:
+  Task* owner_ = nullptr;  // a task, or kThread for a call made outside any task
+  Task* head_ = nullptr;   // queued tasks, linked through Task::next_turn
+  Task* tail_ = nullptr;
+};
+
+static_assert(std::is_trivially_destructible_v<OpSlot>);
+
+}  // namespace uvs::loop

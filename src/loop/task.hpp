@@ -1,0 +1,80 @@
+// task.hpp: a task (a coroutine the scheduler runs), why it wakes, and what it can wait on.
+// Layer: loop (uses lua.h; no uv.h, nothing from src/socket/).
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#include "loop/timer_heap.hpp"
+#include "lua/lua_api.hpp"
+
+namespace uvs::loop {
+
+class Job;
+class OpSlot;
+struct Task;
+
+enum class TaskState : uint8_t { kReady, kRunning, kWaiting, kDone, kFailed };
+
+// Why a wait ended. wait() also returns kNone ("yield now") and kRefused ("no way to wait
+// here"); a woken task only ever sees the other four.
+enum class Wake : uint8_t {
+  kNone,
+  kReady,      // what it waited for happened (readiness, a lookup finished, its turn came)
+  kTimeout,    // its deadline passed
+  kClosed,     // the object it waited on was closed
+  kCancelled,  // the task was cancelled
+  kRefused,    // wait(): the caller is not a task that can yield and the wait cannot block
+};
+
+// Something a task can wait on. When the task stops waiting for another reason (deadline,
+// cancellation, the object closed), the runtime calls detach() so the source forgets it.
+class WaitSource {
+ public:
+  virtual void detach(Task* t) = 0;
+
+ protected:
+  ~WaitSource() = default;
+};
+
+// A task lives in the memory of its Lua handle (a full userdata of class "async.task"); the
+// handle's user values anchor the coroutine (1), the cancellation reason (2), the name (3) and
+// the place it was spawned (4). While the task is alive the runtime holds a registry reference
+// to the handle, so the pointers that watchers, jobs, joiners, operation slots and the deadline
+// heap keep to it stay valid. A task is also the wait source of the tasks that join it.
+struct Task : HeapNode, WaitSource {
+  lua_State* co = nullptr;  // the task's coroutine
+  // While the task runs: the innermost coroutine it resumed through the runtime's
+  // coroutine.resume/wrap (the one running now), whose waits are the task's own.
+  lua_State* proxy = nullptr;
+  int ref = LUA_NOREF;  // registry ref to the handle; released in Runtime::finish
+  TaskState state = TaskState::kReady;
+  Wake wake = Wake::kNone;
+  bool external = false;   // waiting on something outside Lua (I/O, clock, lookup, signal)
+  bool is_main = false;
+  bool cancelled = false;  // sticky: every later wait returns "cancelled" at once
+  bool clamped = false;    // the current wait was shortened by a deadline scope
+  int nargs = 0;           // values to pass to the first resume
+  int nresults = 0;        // values left on `co` when done (results or the error object)
+  Task* next_ready = nullptr;
+  Task* live_prev = nullptr;  // the runtime's list of live tasks
+  Task* live_next = nullptr;
+  Task* joiners = nullptr;  // tasks waiting in join() for this one
+  Task* next_joiner = nullptr;
+  Task* next_turn = nullptr;  // the queue of an OpSlot this task waits in
+  WaitSource* source = nullptr;
+  Job* pending = nullptr;  // the lookup job this task's wait owns (collected with take_job)
+  OpSlot* held = nullptr;  // the operation slot the task owns now, released when its call returns
+  uint64_t id = 0;
+  uint64_t deadline = 0;    // deadline scope in force (monotonic ns), 0 for none
+  uint64_t wait_since = 0;  // when the current wait began (loop time, ms)
+  const char* wait_what = nullptr;  // what the current wait is for, for status()
+  int wait_fd = -1;                 // the descriptor it waits on, if any
+
+  void detach(Task* joiner) override;  // a joiner stopped waiting (timeout, cancelled)
+};
+
+// Lua frees a task's memory without running any destructor.
+static_assert(std::is_trivially_destructible_v<Task>);
+
+}  // namespace uvs::loop

@@ -1,0 +1,132 @@
+// fd_watch.hpp: the one watcher of a descriptor, shared by the socket that owns it and by the
+// tasks that wait on it through socket.async.waitfd or socket.select. Layer: transport (uv.h,
+// through the runtime; no Lua calls).
+//
+// libuv allows one poll handle per descriptor, so the socket layer keeps a registry from
+// descriptor to watcher (in SocketRuntime) and every waiter of a descriptor goes through its
+// watcher. A socket's own reader and writer (one each: the socket's operation slots see to it)
+// have slots of their own, with the reader's read-ahead; other waiters are nodes of a wait set
+// (FdWaitSet), any number per direction. A watcher is allocated the first time somebody waits
+// on the descriptor and freed in its close callback, never earlier: libuv may still reference
+// the handle until then. It is closed when its socket closes the descriptor (every waiter
+// wakes with "closed"), and, for a descriptor no socket owns, as soon as nobody waits on it
+// (the owner may close such a descriptor at any time, and libuv must not watch a closed one).
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "loop/task.hpp"
+#include "lua/lua_api.hpp"
+
+namespace uvs::socket {
+
+class FdWatch;
+class SocketRuntime;
+
+// One task waiting on one descriptor for `events`, as part of an FdWaitSet.
+struct FdWaiter {
+  loop::Task* task = nullptr;
+  FdWatch* watch = nullptr;  // null once removed
+  FdWaiter* prev = nullptr;
+  FdWaiter* next = nullptr;
+  int fd = -1;
+  int events = 0;   // FdWatch::kRead | kWrite
+  int revents = 0;  // what was reported (kClosed counts as both)
+};
+
+class FdWatch final : public loop::WaitSource {
+ public:
+  static constexpr int kRead = UV_READABLE;
+  static constexpr int kWrite = UV_WRITABLE;
+  // Reads what a readiness report announced into the waiting reader's buffer, from the poll
+  // callback. Reading there drains the socket, so that libuv, which polls several times per
+  // loop iteration when many sockets are ready, does not report it again and again before the
+  // woken task gets to run (level-triggered polling would). Must not call Lua.
+  using Prefetch = void (*)(SocketRuntime* sr, void* ctx);
+
+  // The watcher of `fd`, created if there is none (nullptr if it cannot be).
+  [[nodiscard]] static FdWatch* get(SocketRuntime* sr, int fd);
+
+  // A socket owns the descriptor: the watcher lives until the socket closes it or gives it up.
+  void adopt() { owned_ = true; }
+  // The socket gives the descriptor away without closing it (setfd, a connect that changes
+  // family): its own waiters wake with "closed"; the watcher stays only while others wait.
+  void disown();
+  // The descriptor is about to be closed: every waiter wakes with "closed" and the handle is
+  // released (freed in on_close).
+  void close();
+  // For a watcher no socket owns: closes it if nobody waits any more.
+  void release_if_unused();
+  // async.cancelfd: the waiters of wait sets wake with "closed" (not the owning socket's own
+  // operations); returns how many. A watcher no socket owns is then closed.
+  int cancel_others();
+
+  // The owning socket's reader (with its read-ahead) and writer.
+  void add_reader(loop::Task* t, Prefetch fn, void* ctx);
+  void add_writer(loop::Task* t);
+  void detach(loop::Task* t) override;  // the reader or writer stopped waiting
+  // Other waiters (wait sets).
+  void add(FdWaiter* n);
+  void remove(FdWaiter* n);
+
+  // False only while the descriptor is watched for reading and nothing arrived since the last
+  // read came back short: a receive can then wait at once instead of calling recv() in vain.
+  [[nodiscard]] bool maybe_readable() const { return readable_ || !(armed_ & kRead); }
+  void drained() { readable_ = false; }
+  // A poll(2) on the thread found the descriptor readable (blocking mode).
+  void mark_readable() { readable_ = true; }
+
+ private:
+  FdWatch() = default;
+  static void on_poll(uv_poll_t* h, int status, int events);
+  static void on_close(uv_handle_t* h);
+  [[nodiscard]] int wanted() const;  // the events some waiter still wants
+  int wake_others();                 // wakes every wait-set node with "closed"
+  void arm(int mask);
+  uv_poll_t handle_{};
+  SocketRuntime* sr_ = nullptr;
+  int fd_ = -1;
+  loop::Task* reader_ = nullptr;
+  loop::Task* writer_ = nullptr;
+  Prefetch prefetch_ = nullptr;
+  void* prefetch_ctx_ = nullptr;
+  FdWaiter* others_ = nullptr;
+  int armed_ = 0;
+  bool readable_ = true;
+  bool owned_ = false;
+  bool closing_ = false;
+  // The uv_run during which the reader was last woken: libuv may report the socket again in the
+  // same run (it polls several times when many descriptors are ready), and the woken task has
+  // not read yet, so read interest stays armed until the next run.
+  uint64_t woke_in_ = UINT64_MAX;
+};
+
+// A task's wait on several descriptors at once (select) or on one (waitfd). It lives in the
+// memory of a Lua userdata on the waiting task's stack: header, then `count` nodes.
+class FdWaitSet final : public loop::WaitSource {
+ public:
+  // Pushes a new set of `count` nodes (all unused) on L's stack; its __gc unlinks what is left.
+  static FdWaitSet* push(lua_State* L, int count);
+  [[nodiscard]] int count() const { return count_; }
+  FdWaiter& node(int i) { return nodes()[i]; }
+  // Makes `t` wait on node i's descriptor for `events`. False if no watcher can be had.
+  [[nodiscard]] bool watch(SocketRuntime* sr, int i, loop::Task* t, int fd, int events);
+  // Unlinks every node and closes the watchers nobody needs any more. Idempotent.
+  void release();
+  void detach(loop::Task* t) override;
+
+ private:
+  FdWaiter* nodes() { return reinterpret_cast<FdWaiter*>(this + 1); }
+  static int on_gc(lua_State* L);
+  SocketRuntime* sr_ = nullptr;  // set by the first watch()
+  int count_ = 0;
+};
+
+static_assert(std::is_trivially_destructible_v<FdWaiter>);
+static_assert(std::is_trivially_destructible_v<FdWaitSet>);
+static_assert(sizeof(FdWaitSet) % alignof(FdWaiter) == 0);
+
+}  // namespace uvs::socket

@@ -1,0 +1,44 @@
+// socket_runtime.cpp: see socket_runtime.hpp. Layer: transport.
+#include "socket/socket_runtime.hpp"
+
+#include <new>
+
+#include "socket/fd_watch.hpp"
+
+namespace uvs::socket {
+
+SocketRuntime* SocketRuntime::install(lua_State* L, loop::Runtime* rt) {
+  auto* sr = new (std::nothrow) SocketRuntime(rt);  // deleted by the runtime, after shutdown
+  if (!sr) luaL_error(L, "socket.core: not enough memory");
+  rt->set_extension(sr);
+  return sr;
+}
+
+bool SocketRuntime::set_watcher(int fd, FdWatch* w) {
+  if (fd < 0) return false;
+  const auto i = static_cast<size_t>(fd);
+  if (i >= by_fd_.size()) {
+    if (!w) return true;
+    try {
+      by_fd_.resize(i + 1 > 2 * by_fd_.size() ? i + 1 : 2 * by_fd_.size(), nullptr);
+    } catch (...) {  // no exception may reach Lua's frames
+      return false;
+    }
+  }
+  by_fd_[i] = w;
+  return true;
+}
+
+void SocketRuntime::shutdown() {
+  // Each close() takes the watcher out of the table; the loop frees it in its close callback.
+  for (size_t i = 0; i < by_fd_.size(); i++) {
+    if (FdWatch* w = by_fd_[i]) w->close();
+  }
+}
+
+void SocketRuntime::describe(lua_State* L) {
+  lua_pushinteger(L, static_cast<lua_Integer>(pool_.cached_bytes()));
+  lua_setfield(L, -2, "pooled_bytes");
+}
+
+}  // namespace uvs::socket
