@@ -39,7 +39,7 @@ export LUA_CPATH="$stage/lib/lua/5.4/?.so;;"
 valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.%p" lua5.4 "$server" "$port" \
   2>"$tmp/valgrind.log" &
 pid=$!
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; [ "$keep" = 1 ] || rm -rf "$tmp"' EXIT
+trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; if [ "$keep" = 1 ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi' EXIT
 i=0
 until "$loadgen" -m echo -p "$port" -c 1 -d 0.2 -w 0 >/dev/null 2>&1; do
   i=$((i + 1))

@@ -8,15 +8,6 @@ namespace uvs::loop {
 
 namespace {
 
-// The owner recorded for a call made outside any task: it blocks the thread, so it can never
-// be found waiting, and it releases before it returns.
-Task* const kThread = reinterpret_cast<Task*>(alignof(Task));
-
-Task* caller(lua_State* L, Runtime* rt) {
-  Task* t = rt->task_of(L);
-  return t ? t : kThread;
-}
-
 // Waiting for a turn: only a task can, by joining the queue.
 class TurnWait final : public Waitable {
  public:
@@ -36,13 +27,8 @@ class TurnWait final : public Waitable {
 
 }  // namespace
 
-Wake OpSlot::claim(lua_State* L, Runtime* rt, double timeout, const char* what) {
-  Task* me = caller(L, rt);
-  if (!owner_) {
-    owner_ = me;
-    if (me != kThread && !me->held) me->held = this;
-    return Wake::kReady;
-  }
+Wake OpSlot::wait_turn(lua_State* L, Runtime* rt, double timeout, const char* what) {
+  if (try_take(caller(L, rt))) return Wake::kReady;
   if (timeout == 0.0) return Wake::kTimeout;  // a call that must not wait finds it busy
   TurnWait w(this);
   WaitSpec spec;
@@ -64,7 +50,11 @@ void OpSlot::enqueue(Task* t) {
 
 void OpSlot::release_owner(Runtime* rt, Task* me) {
   if (owner_ != me) return;
-  if (me != kThread && me->held == this) me->held = nullptr;
+  hand_over(rt, me);
+}
+
+void OpSlot::hand_over(Runtime* rt, Task* me) {
+  if (me != thread() && me->held == this) me->held = nullptr;
   Task* next = head_;
   owner_ = next;
   if (!next) return;
@@ -76,8 +66,6 @@ void OpSlot::release_owner(Runtime* rt, Task* me) {
   if (!next->held) next->held = this;
   rt->wake(next, Wake::kReady);
 }
-
-void OpSlot::release(lua_State* L, Runtime* rt) { release_owner(rt, caller(L, rt)); }
 
 void OpSlot::detach(Task* t) {
   Task* prev = nullptr;
@@ -96,7 +84,7 @@ void OpSlot::detach(Task* t) {
 
 void OpSlot::close(Runtime* rt) {
   // The owner waits in the object (on its descriptor or a lookup it started): end that wait.
-  if (owner_ && owner_ != kThread && owner_->state == TaskState::kWaiting &&
+  if (owner_ && owner_ != thread() && owner_->state == TaskState::kWaiting &&
       owner_->source != this) {
     rt->wake(owner_, Wake::kClosed);
   }
@@ -105,7 +93,7 @@ void OpSlot::close(Runtime* rt) {
 
 void OpSlot::forget(Runtime* rt) {
   close(rt);
-  if (owner_ && owner_ != kThread && owner_->held == this) owner_->held = nullptr;
+  if (owner_ && owner_ != thread() && owner_->held == this) owner_->held = nullptr;
   owner_ = nullptr;
 }
 

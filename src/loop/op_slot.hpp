@@ -10,6 +10,7 @@
 
 #include <type_traits>
 
+#include "loop/runtime.hpp"
 #include "loop/task.hpp"
 #include "lua/lua_api.hpp"
 
@@ -19,14 +20,39 @@ class Runtime;
 
 class OpSlot final : public WaitSource {
  public:
-  // Claims the slot for the caller. Returns kReady when the caller owns it now; kNone when the
-  // caller (a task) was queued and must yield: after resumed() gives kReady it owns the slot,
-  // any other outcome means it never got it. kTimeout, kCancelled and kClosed also come back
-  // directly (a zero timeout, a cancelled task); kRefused when the caller cannot wait.
-  [[nodiscard]] Wake claim(lua_State* L, Runtime* rt, double timeout, const char* what);
+  // The owner recorded for a call made outside any task: it blocks the thread, so it can never
+  // be found waiting, and it releases before it returns.
+  static Task* thread() { return reinterpret_cast<Task*>(alignof(Task)); }
+  // Who `L` calls for: its task, or thread().
+  static Task* caller(lua_State* L, Runtime* rt) {
+    Task* t = rt->task_of(L);
+    return t ? t : thread();
+  }
+
+  // Takes the slot for `me` if it is free (the fast path of every call).
+  [[nodiscard]] bool try_take(Task* me) {
+    if (owner_) return false;
+    owner_ = me;
+    if (me != thread() && !me->held) me->held = this;
+    return true;
+  }
+  // Claims the busy slot for the caller: queues it. Returns kNone when the caller (a task) was
+  // queued and must yield: after resumed() gives kReady it owns the slot, any other outcome
+  // means it never got it. kTimeout, kCancelled and kClosed also come back directly (a zero
+  // timeout, a cancelled task); kRefused when the caller cannot wait.
+  [[nodiscard]] Wake wait_turn(lua_State* L, Runtime* rt, double timeout, const char* what);
   // Gives the slot up if `L`'s caller owns it: the first queued task owns it from now on and is
   // made ready. Harmless when the caller does not own it.
-  void release(lua_State* L, Runtime* rt);
+  void release(lua_State* L, Runtime* rt) {
+    Task* me = caller(L, rt);
+    if (owner_ != me) return;
+    if (head_) {
+      hand_over(rt, me);
+      return;
+    }
+    owner_ = nullptr;
+    if (me != thread() && me->held == this) me->held = nullptr;
+  }
   // The same for a known task (the runtime, for a task that ended while it owned the slot).
   void release_owner(Runtime* rt, Task* me);
   // The object is closed: the owner, if it waits, and every queued task wake with "closed".
@@ -36,10 +62,11 @@ class OpSlot final : public WaitSource {
   [[nodiscard]] bool busy() const { return owner_ != nullptr; }
 
   void detach(Task* t) override;  // a queued task stopped waiting
-  // Used by claim() through wait(): joins the queue.
+  // Used by wait_turn() through wait(): joins the queue.
   void enqueue(Task* t);
 
  private:
+  void hand_over(Runtime* rt, Task* me);
   Task* owner_ = nullptr;  // a task, or kThread for a call made outside any task
   Task* head_ = nullptr;   // queued tasks, linked through Task::next_turn
   Task* tail_ = nullptr;

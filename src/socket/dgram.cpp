@@ -151,7 +151,7 @@ int send_turn_k(lua_State* L, int status, lua_KContext ctx) {
 
 int start_send(lua_State* L, Socket* s) {
   const double start = call_start(s);
-  const int st = claim(L, s, s->writing, loop::Deadline(s->tm, start), "send");
+  const int st = claim(L, s, s->writing, start, "send");
   if (st == kYield) return loop::yield(L, s->sr->rt(), start_ctx(start), send_turn_k);
   if (st != kIoDone) return push_error(L, st);
   return send_begin(L, s, start);
@@ -169,7 +169,7 @@ int dgram_receive(lua_State* L, Socket* s, Sender from) {
   lua_pushinteger(L, static_cast<lua_Integer>(from));
   if (wanted > kDatagramSize) lua_newuserdatauv(L, wanted, 0);  // the buffer, before the claim
   const double start = call_start(s);
-  const int st = claim(L, s, s->reading, loop::Deadline(s->tm, start), "receive");
+  const int st = claim(L, s, s->reading, start, "receive");
   if (st == kYield) return loop::yield(L, s->sr->rt(), start_ctx(start), receive_turn_k);
   if (st != kIoDone) return push_error(L, st);
   return receive_begin(L, s, start);

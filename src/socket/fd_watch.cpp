@@ -154,7 +154,7 @@ void FdWatch::on_poll(uv_poll_t* h, int status, int events) {
     w->armed_ = mask = 0;
   }
   // Waking a waiter detaches it, which unlinks its node: take the next one first.
-  for (FdWaiter* n = w->others_; n;) {
+  for (FdWaiter* n = w->others_; n;) {  // usually none
     FdWaiter* next = n->next;
     if (n->events & events) {
       n->revents |= n->events & events;
@@ -173,7 +173,8 @@ void FdWatch::on_poll(uv_poll_t* h, int status, int events) {
   if (events & kWrite) {
     if (w->writer_) rt->wake(w->writer_, Wake::kReady);
   }
-  const int still = w->wanted();
+  const int still = w->others_ ? w->wanted()
+                                : (w->reader_ ? kRead : 0) | (w->writer_ ? kWrite : 0);
   // Nobody reads: stop, or level-triggered polling would report it forever (unless its reader
   // was woken in this very run and has not read yet). Sockets are nearly always writable: watch
   // for room only while a writer waits.

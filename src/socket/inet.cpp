@@ -185,7 +185,7 @@ int inet_connect(lua_State* L, Socket* s, int socktype, const char* connected_cl
   lua_settop(L, 3);
   lua_pushstring(L, connected_class);
   const lua_KContext ctx = socktype | (always ? kAlways : 0);
-  const int st = claim(L, s, s->writing, loop::Deadline(s->tm, call_start(s)), "connect");
+  const int st = claim(L, s, s->writing, call_start(s), "connect");
   if (st == kYield) return loop::yield(L, s->sr->rt(), ctx, connect_turn_k);
   if (st != kIoDone) return push_error(L, st);
   return connect_k(L, LUA_OK, ctx);
@@ -195,7 +195,7 @@ int inet_bind(lua_State* L, Socket* s, int socktype) {
   luaL_checkstring(L, 2);
   luaL_checkstring(L, 3);
   lua_settop(L, 3);
-  const int st = claim(L, s, s->writing, loop::Deadline(s->tm, call_start(s)), "bind");
+  const int st = claim(L, s, s->writing, call_start(s), "bind");
   if (st == kYield) return loop::yield(L, s->sr->rt(), socktype, bind_turn_k);
   if (st != kIoDone) return push_error(L, st);
   return bind_k(L, LUA_OK, socktype);

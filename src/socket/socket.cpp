@@ -139,11 +139,11 @@ int io_status(Wake w) {
   }
 }
 
-int claim(lua_State* L, Socket* s, loop::OpSlot& slot, const loop::Deadline& d,
-          const char* what) {
+int wait_turn(lua_State* L, Socket* s, loop::OpSlot& slot, double start, const char* what) {
   if (s->closed) return kIoClosed;
+  const loop::Deadline d(s->tm, start);
   const double left = d.never_wait() ? 0.0 : d.remaining(Runtime::now());
-  const Wake r = slot.claim(L, s->sr->rt(), left, what);
+  const Wake r = slot.wait_turn(L, s->sr->rt(), left, what);
   if (r == Wake::kNone) return kYield;
   if (r == Wake::kRefused) {
     luaL_error(L, "%s: another task is using this socket in the same direction, and only a task "

@@ -133,13 +133,18 @@ void close_socket(Socket* s, bool collected);
 void free_addresses(Socket* s);
 
 // Claims one direction of `s` at the entry of an operation, before it writes any state. The
-// wait for a turn is bounded by `d` (the call's own timeouts, from its own start). Returns
-// kIoDone when the caller owns the direction; kYield when the caller (a task) was queued: it
-// yields, and its continuation asks turn_status(); kIoTimeout, kIoCancelled or kIoClosed when it
-// never got it. Raises a Lua error when the direction is busy and the caller is not a task that
-// can wait its turn.
-[[nodiscard]] int claim(lua_State* L, Socket* s, loop::OpSlot& slot, const loop::Deadline& d,
-                        const char* what);
+// wait for a turn is bounded by the call's own timeouts, from its own `start`. Returns kIoDone
+// when the caller owns the direction; kYield when the caller (a task) was queued: it yields,
+// and its continuation asks turn_status(); kIoTimeout, kIoCancelled or kIoClosed when it never
+// got it. Raises a Lua error when the direction is busy and the caller is not a task that can
+// wait its turn.
+[[nodiscard]] int wait_turn(lua_State* L, Socket* s, loop::OpSlot& slot, double start,
+                            const char* what);
+[[nodiscard]] inline int claim(lua_State* L, Socket* s, loop::OpSlot& slot, double start,
+                               const char* what) {
+  if (!s->closed && slot.try_take(loop::OpSlot::caller(L, s->sr->rt()))) return 0;
+  return wait_turn(L, s, slot, start, what);
+}
 // In the continuation of a queued claim: kIoDone when the turn came, or why it never did.
 [[nodiscard]] int turn_status(lua_State* L, Socket* s);
 // Releases the direction at every exit of the operation that claimed it. It only hands the

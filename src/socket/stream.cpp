@@ -276,9 +276,10 @@ int send_refused(lua_State* L, int err) {
   return 3;
 }
 
-int send_begin(lua_State* L, Socket* s, double start) {
+int send_begin(lua_State* L, Socket* s, size_t first, size_t count, double start) {
   // The range lives in the socket, and the string stays at index 2 while the call waits.
-  send_range(L, &s->wr_first, &s->wr_count);
+  s->wr_first = first;
+  s->wr_count = count;
   s->wr_start = start;
   s->wr_done = 0;
   return send_k(L, LUA_OK, 0);
@@ -289,7 +290,10 @@ int send_turn_k(lua_State* L, int status, lua_KContext ctx) {
   auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
   const int st = turn_status(L, s);
   if (st != kIoDone) return send_refused(L, st);
-  return send_begin(L, s, ctx_start(ctx));
+  size_t first = 0;
+  size_t count = 0;
+  send_range(L, &first, &count);  // checked at the entry already
+  return send_begin(L, s, first, count, ctx_start(ctx));
 }
 
 }  // namespace
@@ -299,7 +303,7 @@ int stream_receive(lua_State* L, Socket* s) {
   Pattern p;
   if (!receive_pattern(L, &p)) return 3;
   const double start = call_start(s);
-  const int st = claim(L, s, s->reading, loop::Deadline(s->tm, start), "receive");
+  const int st = claim(L, s, s->reading, start, "receive");
   if (st == kYield) return loop::yield(L, s->sr->rt(), start_ctx(start), receive_turn_k);
   if (st != kIoDone) return receive_refused(L, st);
   return receive_begin(L, s, p, start);
@@ -310,10 +314,10 @@ int stream_send(lua_State* L, Socket* s) {
   size_t count = 0;
   send_range(L, &first, &count);  // raises on a bad argument, before anything is claimed
   const double start = call_start(s);
-  const int st = claim(L, s, s->writing, loop::Deadline(s->tm, start), "send");
+  const int st = claim(L, s, s->writing, start, "send");
   if (st == kYield) return loop::yield(L, s->sr->rt(), start_ctx(start), send_turn_k);
   if (st != kIoDone) return send_refused(L, st);
-  return send_begin(L, s, start);
+  return send_begin(L, s, first, count, start);
 }
 
 namespace {
@@ -377,7 +381,7 @@ int stream_accept(lua_State* L, Socket* s, const char* client_class) {
   lua_pushstring(L, client_class);
   push_socket(L, client_class, -1, s->family);
   const double start = call_start(s);
-  const int st = claim(L, s, s->reading, loop::Deadline(s->tm, start), "accept");
+  const int st = claim(L, s, s->reading, start, "accept");
   if (st == kYield) return loop::yield(L, s->sr->rt(), start_ctx(start), accept_turn_k);
   if (st != kIoDone) return push_error(L, st);
   return accept_begin(L, s, start);

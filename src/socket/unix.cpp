@@ -134,7 +134,7 @@ int do_connect(lua_State* L, Socket* s, const char* connected_class) {
   lua_settop(L, 2);
   std::memcpy(lua_newuserdatauv(L, len, 0), &un, len);
   lua_pushstring(L, connected_class);
-  const int st = claim(L, s, s->writing, loop::Deadline(s->tm, call_start(s)), "connect");
+  const int st = claim(L, s, s->writing, call_start(s), "connect");
   if (st == kYield) return loop::yield(L, s->sr->rt(), 0, connect_turn_k);
   if (st != kIoDone) return push_error(L, st);
   return connect_begin(L, s);
