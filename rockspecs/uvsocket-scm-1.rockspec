@@ -3,6 +3,8 @@ rockspec_format = "3.0"
 package = "uvsocket"
 version = "scm-1"
 
+-- The repository has no published address yet; `luarocks make` from a checkout does not use
+-- this.
 source = {
   url = "git+file:///work/main",
   branch = "main",
@@ -42,6 +44,8 @@ build = {
     LUA_INCDIR = "$(LUA_INCDIR)",
     LUADIR = "$(LUADIR)",
     LIBDIR = "$(LIBDIR)",
+    -- pkg-config looks for libuv.pc under the prefix where LuaRocks found libuv
+    CMAKE_PREFIX_PATH = "$(LIBUV_DIR)",
     UVSOCKET_TESTS = "OFF",
     UVSOCKET_BENCH = "OFF",
   },

@@ -32,7 +32,7 @@ if ! luarocks --lua-version 5.4 make --tree "$tree" rockspecs/uvsocket-scm-1.roc
   echo "rock-check: luarocks make failed"
   exit 1
 fi
-tail -n 1 "$scratch/make.log"
+grep "is now installed" "$scratch/make.log"
 eval "$(luarocks --lua-version 5.4 path --tree "$tree")"
 
 status=0
