@@ -3,7 +3,7 @@
 #
 #   scripts/build-docs.sh [out-dir]     (default: build/html)
 #
-# README.md becomes out/README.html, docs/X.md out/docs/X.html (and so for docs/reference/ and
+# README.md becomes out/README.html (CHANGELOG.md likewise), docs/X.md out/docs/X.html (and so for docs/reference/ and
 # docs/guides/), each page with its own table of contents. out/index.html lists every page with
 # its sections; docs/reference/, docs/guides/ and examples/ get an index.html of their own, so
 # that links to those directories work; the examples and the images under docs/ are copied.
@@ -53,7 +53,7 @@ title_of() {
 # Every page, in the order of the contents page: one section per group.
 group_files() {
   case $1 in
-    overview) echo README.md ;;
+    overview) printf "%s\n" README.md CHANGELOG.md ;;
     guides) ls docs/guides/*.md 2>/dev/null || true ;;
     docs) ls docs/*.md ;;
     reference) ls docs/reference/*.md ;;
