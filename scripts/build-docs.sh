@@ -3,10 +3,11 @@
 #
 #   scripts/build-docs.sh [out-dir]     (default: build/html)
 #
-# README.md becomes out/README.html (CHANGELOG.md likewise), docs/X.md out/docs/X.html (and so for docs/reference/ and
-# docs/guides/), each page with its own table of contents. out/index.html lists every page with
-# its sections; docs/reference/, docs/guides/ and examples/ get an index.html of their own, so
-# that links to those directories work; the examples and the images under docs/ are copied.
+# README.md becomes out/README.html (CHANGELOG.md likewise), docs/X.md out/docs/X.html (and so
+# for docs/reference/ and docs/guides/), each page with its own table of contents.
+# out/index.html lists every page with its sections; docs/reference/, docs/guides/ and
+# examples/ get an index.html of their own, so that links to those directories work; the
+# examples and the images under docs/ are copied.
 # Links to .md pages are rewritten to the .html pages (scripts/docs/links.lua), and
 # scripts/check-docs-links.py checks the result.
 set -eu

@@ -107,7 +107,8 @@ client_of() {
 
 echo "== examples against the installed tree"
 example echo_server.lua "2000/2000 clients echoed" --check 2000
-client_of echo_server.lua echo_client.lua "on port " "500/500 clients echoed" 0 -- 127.0.0.1 PORT 500
+client_of echo_server.lua echo_client.lua "on port " "500/500 clients echoed" \
+  0 -- 127.0.0.1 PORT 500
 client_of daytime_server.lua daytime_client.lua "udp port " "[0-9]{2}:[0-9]{2}:[0-9]{2}" \
   0 1 -- localhost PORT
 example unix_echo.lua "50/50 clients echoed"

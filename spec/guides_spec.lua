@@ -10,8 +10,9 @@
 --   ```lua norun     not run (a fragment); kept to a minimum.
 --   ```output        right after a lua block: what it prints on stdout;
 --   ```stderr        right after a lua block: what it writes on stderr.
--- Output is compared line by line after every number is replaced by '#' on both sides (times,
--- ports and task numbers vary from run to run). Each program runs as `example.lua` in a scratch
+-- Output is compared after every number (and 0x address) is replaced by '#' on both sides (times,
+-- ports, descriptors and task numbers vary from run to run) and every run of blanks by one space
+-- (so column widths do not matter). Each program runs as `example.lua` in a scratch
 -- directory of its own, so file names in tracebacks read "example.lua:LINE:".
 local H = require("support.helpers").use(_ENV)
 local socket = require("socket")
@@ -54,7 +55,8 @@ local function blocks_of(text)
 end
 
 local function normalise(s)
-  s = s:gsub("%d+%.?%d*", "#"):gsub("[ \t]+\n", "\n"):gsub("\n+$", "")
+  s = s:gsub("0x%x+", "#"):gsub("%d+%.?%d*", "#"):gsub("[ \t]+", " "):gsub(" \n", "\n")
+    :gsub("\n+$", "")
   return s
 end
 

@@ -37,7 +37,9 @@ function Pandoc(doc)
     if block.t == "Header" then
       local text = pandoc.utils.stringify(block.content)
       if block.level == 1 and not title then title = text end
-      if out then out:write(("%d\t%s\t%s\n"):format(block.level, block.identifier, escape(text))) end
+      if out then
+        out:write(("%d\t%s\t%s\n"):format(block.level, block.identifier, escape(text)))
+      end
     end
   end
   if out then out:close() end
