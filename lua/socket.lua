@@ -122,7 +122,7 @@ local function selectable(sock, call)
 end
 
 sinkt["close-when-done"] = function(sock)
-  return selectable(sock, function(_, chunk, err)
+  return selectable(sock, function(_, chunk)
     if not chunk then
       sock:close()
       return 1
@@ -132,7 +132,7 @@ sinkt["close-when-done"] = function(sock)
 end
 
 sinkt["keep-open"] = function(sock)
-  return selectable(sock, function(_, chunk, err)
+  return selectable(sock, function(_, chunk)
     if chunk then return sock:send(chunk) end
     return 1
   end)

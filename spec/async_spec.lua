@@ -232,7 +232,8 @@ describe("cancellation", function()
     local log = {}
     async.run(function()
       local t = async.spawn(function()
-        local guard <close> = setmetatable({}, { __close = function() log[#log + 1] = "closed" end })
+        local guard <close> = setmetatable({}, -- luacheck: ignore 211 (there for its __close)
+          { __close = function() log[#log + 1] = "closed" end })
         local _, e1 = async.sleep(5)
         local _, e2 = async.sleep(5)
         log[#log + 1] = e1
@@ -448,7 +449,7 @@ describe("synchronisation", function()
       local g = async.group()
       for i = 1, 1000 do
         g:spawn(function()
-          local guard <close> = assert(m:lock())
+          local guard <close> = assert(m:lock()) -- luacheck: ignore 211 (held for the scope)
           order[#order + 1] = i
           if i % 10 == 0 then async.sleep(0) end
         end)

@@ -96,12 +96,14 @@ describe("task mode at scale", function()
   end)
 
   it("run returns main's results and raises main's error", function()
-    assert.are.same({ 1, "two", nil, 4 }, { async.run(function(a, b) return a, b, nil, 4 end, 1, "two") })
+    assert.are.same({ 1, "two", nil, 4 },
+      { async.run(function(a, b) return a, b, nil, 4 end, 1, "two") })
     local ok, err = pcall(async.run, function() error("main fails") end)
     assert.is_false(ok)
     assert.matches("main fails", err)
     assert.matches("stack traceback", err)  -- the task's own traceback comes with it
     ok, err = pcall(async.run, function() error({ code = 7 }) end)
+    assert.is_false(ok)
     assert.are.same({ code = 7 }, err)
   end)
 

@@ -348,7 +348,7 @@ describe("copas compatibility", function()
       local r = {}
       copas.loop(function()
         local srv, port = H.server()
-        copas.addserver(srv, function(skt) copas.pause(0.3) end)
+        copas.addserver(srv, function() copas.pause(0.3) end)
         local c = copas.wrap(socket.tcp())
         assert.are.same({ nil, "timeout must be 'nil' or a number" }, { c:settimeout("x") })
         c:settimeouts(nil, nil, 0.02)
@@ -585,7 +585,7 @@ describe("copas compatibility", function()
     it("one-shot, recurring, cancel, re-arm, and errors to its handler", function()
       local log = { once = 0, every = 0, errors = 0 }
       copas.loop(function()
-        copas.timer.new({ delay = 0.01, callback = function(t, p)
+        copas.timer.new({ delay = 0.01, callback = function(_, p)
           log.once = log.once + 1
           log.param = p
         end, params = "P" })
@@ -603,7 +603,7 @@ describe("copas compatibility", function()
           end
         end })
         copas.timer.new({ delay = 0.01, recurring = true, name = "bad",
-          errorhandler = function(msg, co)
+          errorhandler = function(_, co)
             log.errors = log.errors + 1
             log.where = copas.getthreadname(co)
           end,

@@ -3,7 +3,8 @@
 local H = require("support.helpers").use(_ENV)
 
 local function run(cmd)
-  local p = assert(io.popen("cd \"${UVSOCKET_SOURCE_DIR:-.}\" && timeout 60 " .. cmd .. " 2>&1", "r"))
+  local p = assert(io.popen("cd \"${UVSOCKET_SOURCE_DIR:-.}\" && timeout 60 " .. cmd .. " 2>&1",
+    "r"))
   local out = p:read("a")
   local ok, _, code = p:close()
   return ok, out, code

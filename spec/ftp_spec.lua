@@ -23,7 +23,9 @@ local TEN_MB = binary(10 * 1024 * 1024)
 
 local server
 
-local function base(user) return "ftp://" .. (user or "user:secret@") .. "127.0.0.1:" .. server.port end
+local function base(user)
+  return "ftp://" .. (user or "user:secret@") .. "127.0.0.1:" .. server.port
+end
 
 describe("socket.ftp", function()
   setup(function() server = S.ftpd() end)
@@ -194,9 +196,8 @@ describe("socket.ftp", function()
     it("runs transfers of several tasks at the same time", function()
       local results, finished = {}, 0
       async.run(function()
-        local tasks = {}
         for i = 1, 6 do
-          tasks[i] = async.spawn(function()
+          async.spawn(function()
             local data = binary(1500000 + i, i)
             local name = "/task-" .. i .. ".bin"
             local sent, err = ftp.put({ url = base() .. name, type = "i",

@@ -241,6 +241,7 @@ describe("socket.http", function()
         assert.are.equal(200, c)
         body, c = http.request(N("/moved"))
         assert.are.equal("<h1>uvsocket</h1>\n", body)
+        assert.are.equal(200, c)
         body, c = http.request(N("/relative"))
         assert.are.equal("<h1>uvsocket</h1>\n", body)
         assert.are.equal(200, c)
@@ -257,11 +258,13 @@ describe("socket.http", function()
         assert.are.equal("arrived", body)
         assert.are.equal(200, code)
         body, code = http.request(U("/count/6"))
+        assert.are.equal("", body)
         assert.are.equal(302, code)
         local t = {}
         local r
         r, code = http.request({ url = U("/count/3"), maxredirects = 2,
           sink = ltn12.sink.table(t) })
+        assert.are.equal(1, r)
         assert.are.equal(302, code)
         r, code = http.request({ url = U("/count/8"), maxredirects = false,
           sink = ltn12.sink.table(t) })
@@ -457,9 +460,8 @@ describe("socket.http", function()
       local done, elapsed = 0, nil
       async.run(function()
         local t0 = async.now()
-        local tasks = {}
-        for i = 1, 200 do
-          tasks[i] = async.spawn(function()
+        for _ = 1, 200 do
+          async.spawn(function()
             local body, code = http.request(U("/slow?t=0.5"))
             if body == "slow" and code == 200 then done = done + 1 end
           end)

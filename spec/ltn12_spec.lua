@@ -252,7 +252,7 @@ describe("ltn12", function()
 
     it("simplify follows a fancy sink's replacement", function()
       local snk, t = ltn12.sink.table()
-      local fancy = function(chunk) return 1, snk end
+      local fancy = function() return 1, snk end
       local simple = ltn12.sink.simplify(fancy)
       assert.are.equal(1, simple("lost"))
       assert.are.equal(1, simple("kept"))

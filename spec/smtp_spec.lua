@@ -152,16 +152,13 @@ describe("socket.smtp", function()
     it("returns nil, err when a body source fails or raises", function()
       local src = smtp.message({ body = ltn12.source.cat(ltn12.source.string("a"),
         ltn12.source.error("broken")) })
-      local t, err = {}, nil
-      repeat
-        local chunk
-        chunk, err = src()
-        t[#t + 1] = chunk
-      until not chunk
+      local chunk, err
+      repeat chunk, err = src() until not chunk
       assert.are.equal("broken", err)
       src = smtp.message({ body = function() error("raised") end })
       src()
-      local chunk, e = src()
+      local e
+      chunk, e = src()
       assert.is_nil(chunk)
       assert.matches("raised", e)
     end)

@@ -21,7 +21,7 @@ describe("socket.tp", function()
   end)
 end)
 
-H.modes("tp objects", function(run, mode)
+H.modes("tp objects", function(run)
   it("read single and multi-line replies and check their codes", function()
     local p, port = H.listen_peer([[
 c:send("220 ready\r\n")

@@ -8,7 +8,7 @@ local waitlist = require("socket.async.waitlist")
 
 local async = core.async
 local wait, wake, current = async._wait, async._wake, async.current
-local error, setmetatable, select, type = error, setmetatable, select, type
+local error, setmetatable, type = error, setmetatable, type
 
 local M = {}
 

@@ -1,3 +1,3 @@
--- copas/future.lua: `require "copas.future"` for programs written for copas: uvsocket's copas.future
--- (socket.async.copas, docs/async.md "Running copas applications").
+-- copas/future.lua: `require "copas.future"` for programs written for copas: uvsocket's
+-- copas.future (socket.async.copas, docs/async.md "Running copas applications").
 return require("socket.async.copas").future

@@ -11,9 +11,10 @@ local core = require("socket.core")
 
 local M = core.async
 
-coroutine.resume = M._resume
-coroutine.wrap = M._wrap
-if M._close then coroutine.close = M._close end
+-- Replacing the standard functions is the point here (see above).
+coroutine.resume = M._resume -- luacheck: ignore 122
+coroutine.wrap = M._wrap -- luacheck: ignore 122
+if M._close then coroutine.close = M._close end -- luacheck: ignore 122
 
 local function merge(name)
   for k, v in pairs(require("socket.async." .. name)) do M[k] = v end

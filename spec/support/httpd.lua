@@ -145,15 +145,15 @@ handlers["/slow"] = function(c, req)
   respond(c, req, 200, {}, "slow")
 end
 
-handlers["/early"] = function(c, req)
+handlers["/early"] = function(c)
   c:send("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
 end
 
-handlers["/garbage"] = function(c, req)
+handlers["/garbage"] = function(c)
   c:send("GARBAGE\r\n\r\nmore garbage")
 end
 
-handlers["/badstatus"] = function(c, req)
+handlers["/badstatus"] = function(c)
   c:send("HTTP/1.1 abc Nope\r\nContent-Length: 0\r\n\r\n")
 end
 
@@ -162,7 +162,7 @@ handlers["/hugeheader"] = function(c, req)
   c:send("HTTP/1.1 200 OK\r\nX-Big: " .. ("a"):rep(size) .. "\r\nContent-Length: 0\r\n\r\n")
 end
 
-handlers["/manyheaders"] = function(c, req)
+handlers["/manyheaders"] = function(c)
   c:send("HTTP/1.1 200 OK\r\n")
   local line = ("X-Filler: " .. ("b"):rep(100) .. "\r\n"):rep(1000)
   for _ = 1, 20 do
@@ -171,11 +171,12 @@ handlers["/manyheaders"] = function(c, req)
   c:send("Content-Length: 0\r\n\r\n")
 end
 
-handlers["/overflow"] = function(c, req)
-  c:send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\nabc\r\n0\r\n\r\n")
+handlers["/overflow"] = function(c)
+  c:send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    .. "10000000000000000\r\nabc\r\n0\r\n\r\n")
 end
 
-handlers["/endless"] = function(c, req)
+handlers["/endless"] = function(c)
   c:send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
   local digits = ("f"):rep(8192)
   for _ = 1, 2048 do   -- 16 MiB at most, unless the client hangs up first
@@ -183,12 +184,12 @@ handlers["/endless"] = function(c, req)
   end
 end
 
-handlers["/never"] = function(c, req)
+handlers["/never"] = function(c)
   c:settimeout(30)
   c:receive("*a")   -- returns when the client gives up
 end
 
-handlers["/fold"] = function(c, req)
+handlers["/fold"] = function(c)
   c:send("HTTP/1.1 200 OK\r\nX-Folded: one\r\n  two\r\n\tthree\r\nX-Twice: a\r\nX-Twice: b\r\n"
     .. "Content-Length: 2\r\n\r\nok")
 end

@@ -177,7 +177,7 @@ function M.httpd()
 end
 
 -- nginx with `files` ({name = contents}) in its document root.
-function M.nginx(files, upstream_port)
+function M.nginx(files)
   local nginx = which("nginx", { "/usr/sbin/nginx" })
   local dir = tempdir("nginx")
   os.execute("mkdir -p " .. quote(dir .. "/www/dav") .. " " .. quote(dir .. "/tmp"))
@@ -225,8 +225,8 @@ http {
   local proxy_port = free_port()
   conf = conf:format(user, dir, dir, dir, dir, dir, dir, dir, port, dir, proxy_port)
   write(dir .. "/nginx.conf", conf)
-  local srv = spawn(dir, PLAIN .. nginx .. " -p " .. quote(dir) .. " -e " .. quote(dir .. "/error.log")
-    .. " -c " .. quote(dir .. "/nginx.conf"))
+  local srv = spawn(dir, PLAIN .. nginx .. " -p " .. quote(dir)
+    .. " -e " .. quote(dir .. "/error.log") .. " -c " .. quote(dir .. "/nginx.conf"))
   srv.port, srv.proxy_port, srv.www = port, proxy_port, dir .. "/www"
   wait_ready(srv)
   while not answers(proxy_port) do socket.sleep(0.02) end

@@ -10,7 +10,7 @@ local mode = arg[2] or "block"
 
 local function serve_blocks(client)
   while true do
-    local data, err, partial = client:receive(65536)
+    local data, _, partial = client:receive(65536)
     if not data then
       if partial and #partial > 0 then client:send(partial) end
       break
