@@ -662,7 +662,7 @@ const std::vector<std::pair<Kind, std::string>>& corpus() {
       {Kind::kResponse, kOk + kOkBody},
       {Kind::kResponse, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                         "Connection: Upgrade\r\n"
-                        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzPk+xOo=\r\n\r\n"},
+                        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"},
       {Kind::kResponse, "HTTP/1.0 404\r\n\r\n"},
       // Faults.
       {Kind::kRequest, "GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n"},
