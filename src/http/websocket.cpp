@@ -155,7 +155,9 @@ Error MessageChecker::on_header(const FrameHeader& h) {
   return Error::kNone;
 }
 
-Error MessageChecker::on_payload(const FrameHeader& h, const char* data, size_t n) {
+Error MessageChecker::on_payload(const FrameHeader& h, const char* data, size_t n,
+                                 size_t* accepted) {
+  if (accepted) *accepted = n;
   if (h.opcode == Opcode::kClose) {
     // A control payload is at most 125 bytes: the frame parser has seen to it.
     const size_t take = std::min(n, sizeof(close_) - close_len_);
@@ -164,7 +166,10 @@ Error MessageChecker::on_payload(const FrameHeader& h, const char* data, size_t 
     return Error::kNone;
   }
   if (is_control(h.opcode) || !text_) return Error::kNone;
-  return utf8_.feed(data, n) ? Error::kNone : Error::kInvalidUtf8;
+  size_t bad = 0;
+  if (utf8_.feed(data, n, &bad)) return Error::kNone;
+  if (accepted) *accepted = bad;
+  return Error::kInvalidUtf8;
 }
 
 Error MessageChecker::on_frame_end(const FrameHeader& h) {

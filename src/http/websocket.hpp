@@ -161,7 +161,10 @@ class MessageChecker {
   }
 
   [[nodiscard]] Error on_header(const FrameHeader& h);
-  [[nodiscard]] Error on_payload(const FrameHeader& h, const char* data, size_t n);
+  // `*accepted`, if given, is set to the bytes of the slice taken before the faulty one (all n
+  // when there is no fault), so that a fault is placed at the same byte whatever the slices.
+  [[nodiscard]] Error on_payload(const FrameHeader& h, const char* data, size_t n,
+                                 size_t* accepted = nullptr);
   [[nodiscard]] Error on_frame_end(const FrameHeader& h);
 
   // A fragmented message has started and not ended.
