@@ -1,4 +1,4 @@
--- http_core_spec.lua: socket.http.core (src/http/http_lua.cpp), the binding over the pure
+-- http_core_spec.lua: socket.http.core (src/http/lua/http_lua.cpp), the binding over the pure
 -- HTTP/1.1 and WebSocket parsers: head parser, chunked decoder, frame parser and encoder,
 -- handshake key, and the argument errors.
 local core = require("socket.http.core")

@@ -1,6 +1,7 @@
-// http_lua.cpp: the Lua module socket.http.core, a thin binding over the pure HTTP/1.1 and
+// lua/http_lua.cpp: the Lua module socket.http.core, a thin binding over the pure HTTP/1.1 and
 // WebSocket parsers; luaopen_socket_http_core is the only exported symbol.
-// Layer: binding over src/http (no uv.h). Nothing here blocks or yields.
+// Layer: binding over src/http (no uv.h). Nothing here blocks or yields. It sits in its own
+// directory so that src/http/*.cpp is exactly the pure layer.
 //
 // Every parser object lives in its userdata's memory and is trivially destructible (asserted
 // below), so a Lua error raised at any point (a memory error while a result table is built, a
