@@ -2,7 +2,6 @@
 // extensions and trailers, every fault, every limit at its boundary, and the same result for
 // every way of cutting the input into chunks.
 #include <catch2/catch.hpp>
-
 #include <random>
 #include <string>
 #include <vector>
@@ -27,9 +26,8 @@ struct Outcome {
 };
 
 std::ostream& operator<<(std::ostream& os, const Outcome& o) {
-  return os << "status " << int(o.status) << ", error \"" << error_name(o.error)
-            << "\", consumed " << o.consumed << ", data [" << o.data << "], trailers ["
-            << o.trailers << "]";
+  return os << "status " << int(o.status) << ", error \"" << error_name(o.error) << "\", consumed "
+            << o.consumed << ", data [" << o.data << "], trailers [" << o.trailers << "]";
 }
 
 // Decodes `in` cut at `cuts`, collecting the data slices, until complete or an error.
@@ -39,9 +37,8 @@ Outcome decode(const std::string& in, const ChunkedLimits& limits = {},
   d.init(limits);
   Outcome o;
   size_t at = 0;
-  for (size_t k = 0; k <= cuts.size() && o.status != Status::kComplete &&
-                     o.status != Status::kError;
-       ++k) {
+  for (size_t k = 0;
+       k <= cuts.size() && o.status != Status::kComplete && o.status != Status::kError; ++k) {
     const size_t end = k < cuts.size() ? cuts[k] : in.size();
     const char* p = in.data() + at;
     size_t n = end - at;
@@ -81,15 +78,17 @@ Error decode_error(const std::string& in, const ChunkedLimits& limits = {}) {
   return o.error;
 }
 
-const std::string kWiki =
-    "4\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\n\r\n";
+const std::string kWiki = "4\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\n\r\n";
 
 }  // namespace
 
 TEST_CASE("chunks decode to their data, and the end stops the decoder", "[http][chunked]") {
   const Outcome o = decode(kWiki + "GET / HTTP/1.1\r\n");
   CHECK(o.status == Status::kComplete);
-  CHECK(o.data == "Wiki" "pedia" " in\r\n\r\nchunks.");
+  CHECK(o.data ==
+        "Wiki"
+        "pedia"
+        " in\r\n\r\nchunks.");
   CHECK(o.consumed == kWiki.size());
   CHECK(o.trailers.empty());
   const Outcome empty = decode("0\r\n\r\n");
@@ -136,9 +135,9 @@ TEST_CASE("hex sizes in either case, with leading zeros", "[http][chunked]") {
 }
 
 TEST_CASE("chunk extensions are checked and dropped", "[http][chunked]") {
-  for (const char* line : {"5;name=value", "5;flag", "5;a;b;c", "5;q=\"quoted \\\"x\\\" \\\\\"",
-                           "5 ; a = b ", "5\t;\ta\t=\t\"\"", "5;a=\"caf\xc3\xa9\"", "5 ",
-                           "5;a ", "5;a=b\t"}) {
+  for (const char* line :
+       {"5;name=value", "5;flag", "5;a;b;c", "5;q=\"quoted \\\"x\\\" \\\\\"", "5 ; a = b ",
+        "5\t;\ta\t=\t\"\"", "5;a=\"caf\xc3\xa9\"", "5 ", "5;a ", "5;a=b\t"}) {
     INFO(line);
     const Outcome o = decode(std::string(line) + "\r\nhello\r\n0;last=1\r\n\r\n");
     CHECK(o.status == Status::kComplete);
@@ -171,8 +170,8 @@ TEST_CASE("faulty chunk-size lines", "[http][chunked]") {
 }
 
 TEST_CASE("faulty chunk extensions", "[http][chunked]") {
-  for (const char* line : {"1;", "1; ", "1;=a", "1;a=", "1;a= ", "1;a=\"x", "1;a=\"x\\",
-                           "1;a=b c", "1;a b", "1;a=\"x\"y", "1;(", "1;a=(", "1;a=\"\\\x80\x01\""}) {
+  for (const char* line : {"1;", "1; ", "1;=a", "1;a=", "1;a= ", "1;a=\"x", "1;a=\"x\\", "1;a=b c",
+                           "1;a b", "1;a=\"x\"y", "1;(", "1;a=(", "1;a=\"\\\x80\x01\""}) {
     INFO(line);
     const Error e = decode_error(std::string(line) + "\r\nx\r\n0\r\n\r\n");
     CHECK((e == Error::kBadChunkExtension || e == Error::kControlByte));

@@ -2,7 +2,6 @@
 // every fault, every limit at its boundary, what the fields mean, and the same result for
 // every way of cutting a message into chunks.
 #include <catch2/catch.hpp>
-
 #include <random>
 #include <string>
 #include <vector>
@@ -15,10 +14,14 @@ namespace {
 
 const char* framing_name(Framing f) {
   switch (f) {
-    case Framing::kNone: return "none";
-    case Framing::kLength: return "length";
-    case Framing::kChunked: return "chunked";
-    case Framing::kClose: return "close";
+    case Framing::kNone:
+      return "none";
+    case Framing::kLength:
+      return "length";
+    case Framing::kChunked:
+      return "chunked";
+    case Framing::kClose:
+      return "close";
   }
   return "?";
 }
@@ -36,8 +39,8 @@ struct Outcome {
 };
 
 std::ostream& operator<<(std::ostream& os, const Outcome& o) {
-  return os << "status " << int(o.status) << ", error \"" << error_name(o.error)
-            << "\", consumed " << o.consumed << ", head {" << o.head << "}";
+  return os << "status " << int(o.status) << ", error \"" << error_name(o.error) << "\", consumed "
+            << o.consumed << ", head {" << o.head << "}";
 }
 
 std::string describe(const HeadParser& p) {
@@ -239,7 +242,8 @@ TEST_CASE("a reset parser reads the next message, and a response to HEAD has no 
           "[http][parser]") {
   Scoped<HeadParser> p;
   p.init(Kind::kResponse, {});
-  const std::string two = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+  const std::string two =
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
   size_t used = 0;
   REQUIRE(p.feed(two.data(), two.size(), &used) == Status::kComplete);
   CHECK(p.status() == 100);
@@ -299,11 +303,10 @@ TEST_CASE("body framing of responses", "[http][parser]") {
   CHECK(framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n") ==
         Framing::kChunked);
   // A response whose last coding is not chunked runs until the connection closes.
-  CHECK(framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n") ==
-        Framing::kClose);
+  CHECK(framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n") == Framing::kClose);
   CHECK(framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n") == Framing::kClose);
-  for (const char* s : {"101 Switching Protocols", "103 Early Hints", "204 No Content",
-                        "304 Not Modified"}) {
+  for (const char* s :
+       {"101 Switching Protocols", "103 Early Hints", "204 No Content", "304 Not Modified"}) {
     INFO(s);
     CHECK(framing(std::string("HTTP/1.1 ") + s + "\r\nContent-Length: 10\r\n\r\n") ==
           Framing::kNone);
@@ -343,8 +346,9 @@ TEST_CASE("keep-alive", "[http][parser]") {
   // A later HTTP/1 minor version is taken as 1.1.
   CHECK(keep(Kind::kRequest, "GET / HTTP/1.9\r\nHost: h\r\n\r\n"));
   CHECK(keep(Kind::kResponse, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
-  CHECK(keep(Kind::kResponse, "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n"
-                              "Content-Length: 0\r\n\r\n"));
+  CHECK(keep(Kind::kResponse,
+             "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n"
+             "Content-Length: 0\r\n\r\n"));
   CHECK_FALSE(keep(Kind::kResponse, "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"));
   // A body that runs until close ends the connection.
   CHECK_FALSE(keep(Kind::kResponse, "HTTP/1.1 200 OK\r\n\r\n"));
@@ -377,17 +381,18 @@ TEST_CASE("Upgrade", "[http][parser]") {
   // Without "Connection: upgrade" the field is only informative.
   CHECK(upgrade(Kind::kRequest, "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n").empty());
   // An HTTP/1.0 request cannot upgrade (RFC 9110 section 7.8).
-  CHECK(upgrade(Kind::kRequest,
-                "GET / HTTP/1.0\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n")
-            .empty());
+  CHECK(
+      upgrade(Kind::kRequest, "GET / HTTP/1.0\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n")
+          .empty());
   CHECK(upgrade(Kind::kRequest,
                 "GET / HTTP/1.1\r\nHost: h\r\nUpgrade:\r\nConnection: upgrade\r\n\r\n")
             .empty());
   CHECK(upgrade(Kind::kResponse,
                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                 "Connection: Upgrade\r\n\r\n") == "websocket");
-  CHECK(upgrade(Kind::kResponse, "HTTP/1.1 200 OK\r\nUpgrade: h2c\r\nConnection: upgrade\r\n"
-                                 "Content-Length: 0\r\n\r\n")
+  CHECK(upgrade(Kind::kResponse,
+                "HTTP/1.1 200 OK\r\nUpgrade: h2c\r\nConnection: upgrade\r\n"
+                "Content-Length: 0\r\n\r\n")
             .empty());
 }
 
@@ -487,8 +492,7 @@ TEST_CASE("Content-Length faults", "[http][parser]") {
   CHECK(request_error(start + "Content-Length: 1, 2\r\n\r\n") == Error::kConflictingLength);
   CHECK(response_error("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n") ==
         Error::kConflictingLength);
-  CHECK(response_error("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n") ==
-        Error::kBadContentLength);
+  CHECK(response_error("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n") == Error::kBadContentLength);
 }
 
 TEST_CASE("Transfer-Encoding faults", "[http][parser]") {
@@ -652,22 +656,26 @@ const std::vector<std::pair<Kind, std::string>>& corpus() {
   static const std::vector<std::pair<Kind, std::string>> c = {
       {Kind::kRequest, kGet},
       {Kind::kRequest, "\r\n" + kGet + "body"},
-      {Kind::kRequest, "POST /upload?x=1 HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\n"
-                       "Expect: 100-continue\r\nConnection: keep-alive\r\n\r\nhello"},
+      {Kind::kRequest,
+       "POST /upload?x=1 HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\n"
+       "Expect: 100-continue\r\nConnection: keep-alive\r\n\r\nhello"},
       {Kind::kRequest, "POST / HTTP/1.1\r\nhost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
-      {Kind::kRequest, "GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n"
-                       "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                       "Sec-WebSocket-Version: 13\r\n\r\n"},
+      {Kind::kRequest,
+       "GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n"
+       "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+       "Sec-WebSocket-Version: 13\r\n\r\n"},
       {Kind::kRequest, "GET / HTTP/1.0\r\nX:\r\nY: \t\r\nConnection: keep-alive\r\n\r\n"},
       {Kind::kResponse, kOk + kOkBody},
-      {Kind::kResponse, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                        "Connection: Upgrade\r\n"
-                        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"},
+      {Kind::kResponse,
+       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+       "Connection: Upgrade\r\n"
+       "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"},
       {Kind::kResponse, "HTTP/1.0 404\r\n\r\n"},
       // Faults.
       {Kind::kRequest, "GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n"},
       {Kind::kRequest, "GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n"},
-      {Kind::kRequest, "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"},
+      {Kind::kRequest,
+       "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"},
       {Kind::kRequest, std::string("GET / HTTP/1.1\r\nHost: \0\r\n\r\n", 27)},
       {Kind::kRequest, "GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n"},
       {Kind::kRequest, "GET / HTTP/3.0\r\n\r\n"},

@@ -1,7 +1,6 @@
 // http_sha1_test.cpp: SHA-1 (src/http/sha1.hpp) against the FIPS 180 examples, fed whole and
 // in pieces.
 #include <catch2/catch.hpp>
-
 #include <string>
 
 #include "http/sha1.hpp"

@@ -1,7 +1,6 @@
 // http_utf8_test.cpp: the incremental UTF-8 checker (src/http/utf8.hpp): every boundary of
 // the encoding, every kind of invalid sequence, and text cut anywhere.
 #include <catch2/catch.hpp>
-
 #include <string>
 
 #include "http/utf8.hpp"
@@ -21,10 +20,10 @@ int check(const std::string& s) {
 }  // namespace
 
 TEST_CASE("valid UTF-8, including every boundary code point", "[http][utf8]") {
-  for (const char* s : {"", "plain ASCII", "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5",
-                        "\xf0\x9f\x98\x80", "\x7f",
-                        "\xc2\x80", "\xdf\xbf", "\xe0\xa0\x80", "\xed\x9f\xbf", "\xee\x80\x80",
-                        "\xef\xbf\xbf", "\xf0\x90\x80\x80", "\xf4\x8f\xbf\xbf"}) {
+  for (const char* s :
+       {"", "plain ASCII", "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5", "\xf0\x9f\x98\x80",
+        "\x7f", "\xc2\x80", "\xdf\xbf", "\xe0\xa0\x80", "\xed\x9f\xbf", "\xee\x80\x80",
+        "\xef\xbf\xbf", "\xf0\x90\x80\x80", "\xf4\x8f\xbf\xbf"}) {
     INFO(s);
     CHECK(check(s) == 1);
   }

@@ -2,7 +2,6 @@
 // examples both ways, every fault, every limit at its boundary, the message rules, the
 // handshake key, and the same frames for every way of cutting the input.
 #include <catch2/catch.hpp>
-
 #include <random>
 #include <string>
 #include <vector>
@@ -89,11 +88,11 @@ Outcome run(const std::string& in, const Options& opt = {}, const std::vector<si
       if (e == Error::kNone && s.end && s.event != FrameParser::Event::kNeedMore) {
         REQUIRE(payload.size() == h.length);
         if (opt.check) e = mc.on_frame_end(h);
-        o.frames += std::to_string(h.fin) + " " + std::to_string(int(h.opcode)) + " [" +
-                    payload + "]";
+        o.frames +=
+            std::to_string(h.fin) + " " + std::to_string(int(h.opcode)) + " [" + payload + "]";
         if (opt.check && h.opcode == Opcode::kClose) {
-          o.frames += " close " + std::to_string(mc.close_code()) + " " +
-                      std::string(mc.close_reason());
+          o.frames +=
+              " close " + std::to_string(mc.close_code()) + " " + std::string(mc.close_reason());
         }
         o.frames += "\n";
       }
@@ -187,8 +186,8 @@ TEST_CASE("masking in place and into another buffer, from any offset", "[http][w
 }
 
 TEST_CASE("frame faults", "[http][ws]") {
-  for (int rsv : {0x10, 0x20, 0x40, 0x70}) CHECK(error_of(bytes({0x81 | rsv, 0x00})) ==
-                                                 "reserved bits set");
+  for (int rsv : {0x10, 0x20, 0x40, 0x70})
+    CHECK(error_of(bytes({0x81 | rsv, 0x00})) == "reserved bits set");
   for (int op : {3, 4, 5, 6, 7, 0xb, 0xc, 0xd, 0xe, 0xf}) {
     CHECK(error_of(bytes({0x80 | op, 0x00})) == "reserved opcode");
   }
@@ -253,8 +252,8 @@ TEST_CASE("message rules", "[http][ws]") {
   CHECK(error_of(start + encode_frame(Opcode::kText, "b")) == "message not finished");
   CHECK(error_of(start + encode_frame(Opcode::kBinary, "b", false)) == "message not finished");
   // Control frames may come between the fragments of a message.
-  const Outcome o = run(start + encode_frame(Opcode::kPing, "p") +
-                        encode_frame(Opcode::kPong, "") + encode_frame(Opcode::kContinuation, "b"));
+  const Outcome o = run(start + encode_frame(Opcode::kPing, "p") + encode_frame(Opcode::kPong, "") +
+                        encode_frame(Opcode::kContinuation, "b"));
   CHECK(o.error.empty());
   CHECK(o.frames == "0 1 [a]\n1 9 [p]\n1 10 []\n1 0 [b]\n");
   // Without the checker, the same frames pass the frame parser.
@@ -365,8 +364,7 @@ std::vector<std::pair<Options, std::string>> corpus() {
 
 }  // namespace
 
-TEST_CASE("every split of frame sequences gives the same frames and result",
-          "[http][ws][split]") {
+TEST_CASE("every split of frame sequences gives the same frames and result", "[http][ws][split]") {
   std::mt19937 rng(7);
   for (const auto& [opt, in] : corpus()) {
     const Outcome whole = run(in, opt);

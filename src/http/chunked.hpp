@@ -20,17 +20,17 @@ namespace uvs::http {
 
 struct ChunkedLimits {
   uint64_t max_chunk_size = uint64_t{INT64_MAX};  // one chunk's size
-  uint32_t max_chunk_line = 4096;     // a chunk-size line with its extensions, without CRLF
-  uint32_t max_trailer_line = 8192;   // one trailer field line, without its CRLF
-  uint32_t max_trailers = 100;        // trailer field lines
-  uint32_t max_trailer_bytes = 32768; // all trailer field lines, each with its CRLF
+  uint32_t max_chunk_line = 4096;      // a chunk-size line with its extensions, without CRLF
+  uint32_t max_trailer_line = 8192;    // one trailer field line, without its CRLF
+  uint32_t max_trailers = 100;         // trailer field lines
+  uint32_t max_trailer_bytes = 32768;  // all trailer field lines, each with its CRLF
 };
 
 class ChunkedDecoder {
  public:
   struct Step {
-    Status status;    // kNeedMore, kData, kComplete or kError
-    size_t consumed;  // bytes of the input used (the data slice among them)
+    Status status;          // kNeedMore, kData, kComplete or kError
+    size_t consumed;        // bytes of the input used (the data slice among them)
     std::string_view data;  // kData: body bytes, a slice of the input
   };
 
@@ -67,18 +67,18 @@ class ChunkedDecoder {
 
  private:
   enum class State : uint8_t {
-    kSizeStart,   // the first hex digit
-    kSize,        // more hex digits
-    kSizeWs,      // BWS after the size: ";" must follow
-    kExtStart,    // after ";": BWS, then an extension name
+    kSizeStart,  // the first hex digit
+    kSize,       // more hex digits
+    kSizeWs,     // BWS after the size: ";" must follow
+    kExtStart,   // after ";": BWS, then an extension name
     kExtName,
-    kExtNameWs,   // BWS after a name: "=", ";" or CR
-    kValStart,    // after "=": BWS, then a token or a quoted string
+    kExtNameWs,  // BWS after a name: "=", ";" or CR
+    kValStart,   // after "=": BWS, then a token or a quoted string
     kValToken,
     kValQuoted,
-    kValEscape,   // after a backslash in a quoted string
-    kValWs,       // after a value: BWS, then ";" or CR
-    kSizeLf,      // CR seen, LF must follow
+    kValEscape,  // after a backslash in a quoted string
+    kValWs,      // after a value: BWS, then ";" or CR
+    kSizeLf,     // CR seen, LF must follow
     kData,
     kDataCr,
     kDataLf,

@@ -38,7 +38,9 @@ void* heap_alloc(void*, void* ptr, size_t, size_t nsize) {
   return std::realloc(ptr, nsize);
 }
 
-bool is_tchar(unsigned char c) { return kTables.tchar[c]; }
+bool is_tchar(unsigned char c) {
+  return kTables.tchar[c];
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -144,9 +146,9 @@ Status FieldSection::feed(Store& s, const FieldLimits& limits, const char* p, si
       case LineReader::Step::kError:
         return Status::kError;
       case LineReader::Step::kTooLong:
-        *err = full                                     ? Error::kTooManyHeaders
+        *err = full                                    ? Error::kTooManyHeaders
                : line_.length() + 1u > limits.max_line ? Error::kHeaderLineTooLong
-                                                        : Error::kHeadersTooLarge;
+                                                       : Error::kHeadersTooLarge;
         return Status::kError;
       case LineReader::Step::kDone:
         break;

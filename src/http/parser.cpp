@@ -8,7 +8,9 @@ namespace {
 
 constexpr uint64_t kMaxLength = uint64_t{INT64_MAX};
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 // 1*DIGIT up to 2^63 - 1 (what a Lua integer holds), without overflow.
 bool parse_decimal(std::string_view s, uint64_t* out) {
@@ -32,7 +34,9 @@ bool is_token(std::string_view s) {
   return true;
 }
 
-uint32_t clamp(uint32_t v) { return std::min(v, kMaxLimit); }
+uint32_t clamp(uint32_t v) {
+  return std::min(v, kMaxLimit);
+}
 
 }  // namespace
 
@@ -78,8 +82,7 @@ Status HeadParser::feed(const char* p, size_t n, size_t* consumed) {
   while (state_ == State::kStartLine) {
     // Empty lines before the start line are skipped (RFC 9112 section 2.2) but count toward
     // its limit, so that a stream of CRLF cannot go on for ever.
-    const uint32_t limit =
-        limits_.max_start_line > blank_ ? limits_.max_start_line - blank_ : 0;
+    const uint32_t limit = limits_.max_start_line > blank_ ? limits_.max_start_line - blank_ : 0;
     size_t u = 0;
     const LineReader::Step step = line_.feed(store_, p + off, n - off, limit, &u, &e);
     off += u;

@@ -22,7 +22,7 @@ class Utf8Checker {
   [[nodiscard]] bool complete() const { return need_ == 0; }
 
  private:
-  uint8_t need_ = 0;  // continuation bytes still expected; 0xff once failed
+  uint8_t need_ = 0;   // continuation bytes still expected; 0xff once failed
   uint8_t lo_ = 0x80;  // the range of the next continuation byte
   uint8_t hi_ = 0xbf;
 };

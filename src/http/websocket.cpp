@@ -9,37 +9,59 @@
 
 namespace uvs::http::ws {
 
-bool is_known_opcode(uint8_t op) { return op <= 2 || (op >= 8 && op <= 10); }
+bool is_known_opcode(uint8_t op) {
+  return op <= 2 || (op >= 8 && op <= 10);
+}
 
 const char* error_name(Error e) {
   switch (e) {
-    case Error::kNone: return "";
-    case Error::kReservedBits: return "reserved bits set";
-    case Error::kReservedOpcode: return "reserved opcode";
-    case Error::kFragmentedControl: return "fragmented control frame";
-    case Error::kControlTooLong: return "control frame too long";
-    case Error::kUnmaskedFrame: return "unmasked frame";
-    case Error::kMaskedFrame: return "masked frame";
-    case Error::kNonMinimalLength: return "non-minimal length";
-    case Error::kLengthTopBit: return "length too large";
-    case Error::kFrameTooBig: return "frame too big";
-    case Error::kContinuationWithoutStart: return "continuation without start";
-    case Error::kMessageNotFinished: return "message not finished";
-    case Error::kMessageTooBig: return "message too big";
-    case Error::kInvalidUtf8: return "invalid utf-8";
-    case Error::kBadClosePayload: return "bad close payload";
-    case Error::kBadCloseCode: return "bad close code";
+    case Error::kNone:
+      return "";
+    case Error::kReservedBits:
+      return "reserved bits set";
+    case Error::kReservedOpcode:
+      return "reserved opcode";
+    case Error::kFragmentedControl:
+      return "fragmented control frame";
+    case Error::kControlTooLong:
+      return "control frame too long";
+    case Error::kUnmaskedFrame:
+      return "unmasked frame";
+    case Error::kMaskedFrame:
+      return "masked frame";
+    case Error::kNonMinimalLength:
+      return "non-minimal length";
+    case Error::kLengthTopBit:
+      return "length too large";
+    case Error::kFrameTooBig:
+      return "frame too big";
+    case Error::kContinuationWithoutStart:
+      return "continuation without start";
+    case Error::kMessageNotFinished:
+      return "message not finished";
+    case Error::kMessageTooBig:
+      return "message too big";
+    case Error::kInvalidUtf8:
+      return "invalid utf-8";
+    case Error::kBadClosePayload:
+      return "bad close payload";
+    case Error::kBadCloseCode:
+      return "bad close code";
   }
   return "unknown error";
 }
 
 uint16_t error_close_code(Error e) {
   switch (e) {
-    case Error::kNone: return 0;
+    case Error::kNone:
+      return 0;
     case Error::kFrameTooBig:
-    case Error::kMessageTooBig: return 1009;
-    case Error::kInvalidUtf8: return 1007;
-    default: return 1002;
+    case Error::kMessageTooBig:
+      return 1009;
+    case Error::kInvalidUtf8:
+      return 1007;
+    default:
+      return 1002;
   }
 }
 

@@ -29,7 +29,9 @@ enum class Opcode : uint8_t {
   kPong = 0xa,
 };
 
-[[nodiscard]] inline bool is_control(Opcode op) { return (static_cast<uint8_t>(op) & 0x8) != 0; }
+[[nodiscard]] inline bool is_control(Opcode op) {
+  return (static_cast<uint8_t>(op) & 0x8) != 0;
+}
 // One of the six opcodes RFC 6455 defines.
 [[nodiscard]] bool is_known_opcode(uint8_t op);
 
@@ -85,11 +87,11 @@ class FrameParser {
   };
   struct Step {
     Event event;
-    size_t consumed;     // bytes of the input used
-    const char* data;    // kPayload: a slice of the input
+    size_t consumed;   // bytes of the input used
+    const char* data;  // kPayload: a slice of the input
     size_t size;
-    uint64_t offset;     // kPayload: where the slice starts in the frame's payload
-    bool end;            // kHeader, kPayload: the frame's payload is complete
+    uint64_t offset;  // kPayload: where the slice starts in the frame's payload
+    bool end;         // kHeader, kPayload: the frame's payload is complete
   };
 
   static constexpr uint64_t kDefaultMaxPayload = uint64_t{16} << 20;

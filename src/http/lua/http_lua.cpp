@@ -72,7 +72,9 @@ void read_limits(lua_State* L, int idx, const char* const* names, const lua_Inte
   }
 }
 
-void push_view(lua_State* L, std::string_view s) { lua_pushlstring(L, s.data(), s.size()); }
+void push_view(lua_State* L, std::string_view s) {
+  lua_pushlstring(L, s.data(), s.size());
+}
 
 // Sets t[key] = s at the top of the stack's table.
 void set_string(lua_State* L, const char* key, std::string_view s) {
@@ -215,12 +217,11 @@ ChunkedBox* check_chunked(lua_State* L) {
 
 // core.chunked([limits]) -> decoder
 int core_chunked(lua_State* L) {
-  static const char* const names[] = {"max_chunk_size", "max_chunk_line", "max_trailer_line",
-                                      "max_trailers", "max_trailer_bytes", nullptr};
+  static const char* const names[] = {"max_chunk_size", "max_chunk_line",    "max_trailer_line",
+                                      "max_trailers",   "max_trailer_bytes", nullptr};
   const ChunkedLimits defaults;
   lua_Integer v[] = {static_cast<lua_Integer>(defaults.max_chunk_size), defaults.max_chunk_line,
-                     defaults.max_trailer_line, defaults.max_trailers,
-                     defaults.max_trailer_bytes};
+                     defaults.max_trailer_line, defaults.max_trailers, defaults.max_trailer_bytes};
   const lua_Integer max[] = {LUA_MAXINTEGER, kMaxLimit, kMaxLimit, kMaxLimit, kMaxLimit};
   read_limits(L, 1, names, max, v);
   ChunkedLimits limits;
@@ -291,11 +292,10 @@ int chunked_gc(lua_State* L) {
 
 // --- WebSocket -------------------------------------------------------------------------------
 
-const char* const kOpcodeNames[] = {"continuation", "text", "binary", "close", "ping", "pong",
-                                    nullptr};
-const ws::Opcode kOpcodes[] = {ws::Opcode::kContinuation, ws::Opcode::kText,
-                               ws::Opcode::kBinary,       ws::Opcode::kClose,
-                               ws::Opcode::kPing,         ws::Opcode::kPong};
+const char* const kOpcodeNames[] = {"continuation", "text", "binary", "close",
+                                    "ping",         "pong", nullptr};
+const ws::Opcode kOpcodes[] = {ws::Opcode::kContinuation, ws::Opcode::kText, ws::Opcode::kBinary,
+                               ws::Opcode::kClose,        ws::Opcode::kPing, ws::Opcode::kPong};
 
 const char* opcode_name(ws::Opcode op) {
   for (int i = 0; kOpcodeNames[i]; ++i) {
@@ -304,7 +304,9 @@ const char* opcode_name(ws::Opcode op) {
   return "?";
 }
 
-WsBox* check_ws(lua_State* L) { return static_cast<WsBox*>(luaL_checkudata(L, 1, kWsClass)); }
+WsBox* check_ws(lua_State* L) {
+  return static_cast<WsBox*>(luaL_checkudata(L, 1, kWsClass));
+}
 
 // core.ws_parser(role [, limits]) -> parser: role "server" (reads a client's masked frames) or
 // "client"; limits max_payload (one frame) and max_message (all fragments of a message).
@@ -318,8 +320,7 @@ int core_ws_parser(lua_State* L) {
   read_limits(L, 2, names, max, v);
   auto* box = static_cast<WsBox*>(lua_newuserdatauv(L, sizeof(WsBox), 1));
   new (box) WsBox{};
-  box->frames.init(role == 0 ? ws::Role::kServer : ws::Role::kClient,
-                   static_cast<uint64_t>(v[0]));
+  box->frames.init(role == 0 ? ws::Role::kServer : ws::Role::kClient, static_cast<uint64_t>(v[0]));
   box->messages.init(static_cast<uint64_t>(v[1]));
   lua_newtable(L);
   lua_setiuservalue(L, -2, 1);
@@ -491,17 +492,17 @@ void new_class(lua_State* L, const char* name, const luaL_Reg* methods, lua_CFun
   lua_pop(L, 1);
 }
 
-const luaL_Reg kParserMethods[] = {{"feed", parser_feed}, {"reset", parser_reset},
-                                   {nullptr, nullptr}};
+const luaL_Reg kParserMethods[] = {
+    {"feed", parser_feed}, {"reset", parser_reset}, {nullptr, nullptr}};
 const luaL_Reg kChunkedMethods[] = {{"feed", chunked_feed},
                                     {"trailers", chunked_trailers},
                                     {"reset", chunked_reset},
                                     {nullptr, nullptr}};
 const luaL_Reg kWsMethods[] = {{"feed", ws_feed}, {"reset", ws_reset}, {nullptr, nullptr}};
-const luaL_Reg kFunctions[] = {{"parser", core_parser},         {"chunked", core_chunked},
-                               {"ws_parser", core_ws_parser},   {"ws_frame", core_ws_frame},
-                               {"accept_key", core_accept_key}, {"valid_key", core_valid_key},
-                               {nullptr, nullptr}};
+const luaL_Reg kFunctions[] = {
+    {"parser", core_parser},     {"chunked", core_chunked},       {"ws_parser", core_ws_parser},
+    {"ws_frame", core_ws_frame}, {"accept_key", core_accept_key}, {"valid_key", core_valid_key},
+    {nullptr, nullptr}};
 
 }  // namespace
 }  // namespace uvs::http
