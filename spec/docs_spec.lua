@@ -90,6 +90,20 @@ describe("the reference documents", function()
     end
   end)
 
+  it("every function and method of socket.http.core in http-core.md", function()
+    local core = require("socket.http.core")
+    check_namespace(core, "reference/http-core.md")
+    local documented = headings("reference/http-core.md")
+    local objects = { core.parser("request"), core.chunked(), core.ws_parser("server") }
+    for _, obj in ipairs(objects) do
+      for name, v in pairs(getmetatable(obj).__index) do
+        if type(v) == "function" then
+          assert.is_true(documented[name] == true, name .. " is not in http-core.md")
+        end
+      end
+    end
+  end)
+
   for _, mod in ipairs({ "http", "ftp", "smtp", "tp" }) do
     it("every function of socket." .. mod .. " in " .. mod .. ".md", function()
       check_namespace(require("socket." .. mod), "reference/" .. mod .. ".md")

@@ -1,0 +1,6 @@
+// http_request_fuzz.cpp: libFuzzer target for the request head parser (see http_head_fuzz.hpp).
+#include "http_head_fuzz.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return fuzz::run_head(uvs::http::Kind::kRequest, data, size);
+}
