@@ -64,6 +64,26 @@ function M.pair(host)
   return c, s
 end
 
+-- A loopback port where a TCP handshake stays pending: a listener with a backlog of 1 whose
+-- accept queue is full (Linux then drops further SYNs, so connect waits in SYN_SENT). Returns
+-- the port and a function that releases everything.
+function M.stalled_port()
+  local srv = assert(socket.tcp())
+  assert(srv:bind("127.0.0.1", 0))
+  assert(srv:listen(1))
+  local _, port = srv:getsockname()
+  local held = {}
+  for i = 1, 2 do
+    held[i] = assert(socket.tcp())
+    held[i]:settimeout(1)
+    assert(held[i]:connect("127.0.0.1", port))
+  end
+  return port, function()
+    for _, c in ipairs(held) do c:close() end
+    srv:close()
+  end
+end
+
 local tmpfiles = {}
 
 -- Starts a peer process running `code` (Lua, with `socket` loaded). Lines the peer writes to

@@ -615,9 +615,23 @@ int resume_k(lua_State* L, int status, lua_KContext ctx) {
   return finish_resume(L, co, resume_once(L, co, 0), ctx);
 }
 
+// The word Lua's own coroutine functions use for a coroutine argument in their errors: Lua
+// 5.4 releases differ ("thread" or "coroutine"); found out when the module loads.
+const char* g_coroutine_word = "coroutine";
+
+void learn_coroutine_word(lua_State* L, int stock_resume) {
+  lua_pushvalue(L, stock_resume);
+  lua_pushinteger(L, 0);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    const char* msg = lua_tostring(L, -1);
+    if (msg && std::strstr(msg, "(thread expected")) g_coroutine_word = "thread";
+  }
+  lua_pop(L, 1);
+}
+
 lua_State* check_co(lua_State* L) {
   lua_State* co = lua_tothread(L, 1);
-  luaL_argexpected(L, co, 1, "coroutine");
+  if (!co) luaL_typeerror(L, 1, g_coroutine_word);
   return co;
 }
 
@@ -713,6 +727,11 @@ void open_async(lua_State* L, int ns, int rt) {
   lua_pushvalue(L, rt);
   luaL_setfuncs(L, funcs, 1);
   // _close wraps Lua's own coroutine.close, taken now (socket.async installs the wrapper).
+  if (lua_getglobal(L, "coroutine") == LUA_TTABLE &&
+      lua_getfield(L, -1, "resume") == LUA_TFUNCTION) {
+    learn_coroutine_word(L, lua_gettop(L));
+  }
+  lua_pop(L, 2);
   if (lua_getglobal(L, "coroutine") == LUA_TTABLE &&
       lua_getfield(L, -1, "close") == LUA_TFUNCTION) {
     lua_pushvalue(L, rt);

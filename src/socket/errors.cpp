@@ -18,8 +18,8 @@ const char* io_error(int status) {
       return "closed";
     case kIoCancelled:
       return "cancelled";
-    case kIoBusy:
-      return "Operation already in progress";
+    case kIoOversized:
+      return "oversized";
     case kIoUnknown:
       return "unknown error";
     case EADDRINUSE:

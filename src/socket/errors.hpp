@@ -12,8 +12,8 @@ enum IoStatus : int {
   kIoTimeout = -1,
   kIoClosed = -2,
   kIoCancelled = -3,  // the waiting task was cancelled
-  kIoBusy = -4,       // another task already waits on this socket in the same direction
   kIoUnknown = -5,
+  kIoOversized = -6,  // a bounded receive (maxsize) met more than it may hold
 };
 
 // The message for an I/O status or errno value, as LuaSocket words it (strerror otherwise).

@@ -14,10 +14,10 @@ bool parse_pattern_word(const char* word, size_t len, Pattern* out) {
   if (i == 0 && len != 1) return false;
   switch (word[i]) {
     case 'l':
-      *out = Pattern{PatternKind::kLine, 0};
+      *out = Pattern{PatternKind::kLine, 0, 0};
       return true;
     case 'a':
-      *out = Pattern{PatternKind::kAll, 0};
+      *out = Pattern{PatternKind::kAll, 0, 0};
       return true;
     default:
       return false;
@@ -27,10 +27,12 @@ bool parse_pattern_word(const char* word, size_t len, Pattern* out) {
 bool Matcher::complete(const char* data, size_t n, Match* m) {
   switch (pattern_.kind) {
     case PatternKind::kLine: {
-      if (scanned_ >= n) return false;
-      const void* lf = std::memchr(data + scanned_, '\n', n - scanned_);
+      // With a limit, an LF past it does not count: the line is oversized.
+      const size_t end = pattern_.limit ? std::min(n, pattern_.limit + 1) : n;
+      if (scanned_ >= end) return false;
+      const void* lf = std::memchr(data + scanned_, '\n', end - scanned_);
       if (!lf) {
-        scanned_ = n;
+        scanned_ = end;
         return false;
       }
       const size_t at = static_cast<size_t>(static_cast<const char*>(lf) - data);
@@ -46,6 +48,12 @@ bool Matcher::complete(const char* data, size_t n, Match* m) {
     }
     case PatternKind::kAll:
       return false;
+    case PatternKind::kAny: {
+      if (n == 0) return false;
+      const size_t k = std::min(n, pattern_.count);
+      *m = Match{k, k, false};
+      return true;
+    }
   }
   return false;
 }
@@ -59,6 +67,7 @@ Match Matcher::partial(size_t n) const {
       return Match{k, k, false};
     }
     case PatternKind::kAll:
+    case PatternKind::kAny:
       return Match{n, n, false};
   }
   return Match{};

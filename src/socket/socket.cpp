@@ -95,10 +95,11 @@ void close_socket(Socket* s, bool collected) {
     // socket: its descriptor, a lookup, which is then orphaned) and so do the queued ones.
     s->reading.close(rt);
     s->writing.close(rt);
-    if (s->watch) {
-      s->watch->close();  // wakes every waiter of the descriptor (waitfd, select) too
-      s->watch = nullptr;
-    }
+    // The descriptor's watcher, whether the socket itself waited on it or only a select or a
+    // waitfd did: every waiter of the descriptor wakes with "closed".
+    FdWatch* w = s->watch ? s->watch : s->sr->watcher(s->fd);
+    if (w) w->close();
+    s->watch = nullptr;
     if (s->fd >= 0) {
       ::close(s->fd);
       s->fd = -1;

@@ -24,6 +24,9 @@ using loop::Runtime;
 
 namespace {
 
+// The largest part of a count receive allocated before its data arrives.
+constexpr size_t kUpFront = 1u << 20;
+
 // Pushes `prefix .. data`, the prefix being the optional string at index 3.
 void push_prefixed(lua_State* L, const char* data, size_t len) {
   size_t plen = 0;
@@ -60,7 +63,8 @@ int receive_failed(lua_State* L, Socket* s, int err) {
   release(L, s, s->reading);
   lua_pushnil(L);
   lua_pushstring(L, io_error(err));
-  push_match(L, s, s->matcher.partial(s->buf.size()));
+  // An oversized receive hands over exactly its limit; the rest stays for the next call.
+  push_match(L, s, err == kIoOversized ? s->matcher.over() : s->matcher.partial(s->buf.size()));
   return 3;
 }
 
@@ -81,10 +85,13 @@ int fill(SocketRuntime* sr, Socket* s, bool small = false) {
   char* at = sr->scratch();
   size_t room = SocketRuntime::kScratchSize;
   if (!small) {
+    // A count is read in one piece when it is not too large; a large one grows the buffer with
+    // what arrives (doubling), so that receive(1e12) takes memory only for data that came.
     const Pattern& p = s->matcher.pattern();
     size_t want = BufferPool::kReadChunk;
     if (p.kind == PatternKind::kCount && p.count > s->buf.size() + want) {
       want = p.count - s->buf.size();
+      if (want > kUpFront) want = s->buf.size() > kUpFront ? s->buf.size() : kUpFront;
     }
     at = s->buf.prepare(sr->pool(), want, &room);
     if (!at) return ENOMEM;
@@ -135,6 +142,10 @@ int receive_k(lua_State* L, int status, lua_KContext ctx) {
   while (err == kIoDone) {
     Match m;
     if (s->matcher.complete(s->buf.data(), s->buf.size(), &m)) return receive_done(L, s, m);
+    if (s->matcher.oversized(s->buf.size())) {
+      err = kIoOversized;
+      break;
+    }
     if (s->fd < 0) {
       err = kIoClosed;
       break;
@@ -148,6 +159,7 @@ int receive_k(lua_State* L, int status, lua_KContext ctx) {
       const bool skip = s->watch && !s->watch->maybe_readable();
       err = skip ? EAGAIN : fill(sr, s);
     }
+    if (err == kIoClosed && s->matcher.oversized(s->buf.size())) err = kIoOversized;
     if (err == kIoClosed && s->matcher.done_at_eof(s->buf.size())) {
       const size_t n = s->buf.size();
       return receive_done(L, s, Match{n, n, false});
@@ -198,11 +210,18 @@ int send_k(lua_State* L, int status, lua_KContext ctx) {
   return 3;
 }
 
-// Reads the receive arguments at 2 (pattern) and 3 (prefix) into `*p`. Returns false when the
-// prefix alone is the answer (a count no longer than the prefix), which it then pushes.
+// Reads the receive arguments at 2 (pattern), 3 (prefix) and 4 (maxsize) into `*p`. Returns
+// false when the prefix alone is the answer (a count no longer than the prefix), which it then
+// pushes. maxsize bounds what one call may gather, prefix included.
 bool receive_pattern(lua_State* L, Pattern* p) {
   size_t plen = 0;
   if (!lua_isnil(L, 3)) luaL_checklstring(L, 3, &plen);
+  lua_Integer maxsize = 0;
+  if (!lua_isnil(L, 4)) {
+    maxsize = luaL_checkinteger(L, 4);
+    luaL_argcheck(L, maxsize >= 1, 4, "maxsize must be at least 1");
+    luaL_argcheck(L, plen < static_cast<lua_Unsigned>(maxsize), 3, "prefix not shorter than maxsize");
+  }
   const int type = lua_type(L, 2);
   size_t wlen = 0;
   const char* word = type == LUA_TSTRING ? lua_tolstring(L, 2, &wlen) : nullptr;
@@ -214,6 +233,8 @@ bool receive_pattern(lua_State* L, Pattern* p) {
   } else if (!is_word && (type == LUA_TNUMBER || lua_isnumber(L, 2))) {
     const lua_Number n = lua_tonumber(L, 2);
     luaL_argcheck(L, n >= 0, 2, "invalid receive pattern");
+    luaL_argcheck(L, maxsize == 0 || n <= static_cast<lua_Number>(maxsize), 2,
+                  "count larger than maxsize");
     const auto wanted = static_cast<size_t>(n);
     // A prefix at least as long as the count is the answer, untouched (LuaSocket does this).
     if (plen != 0 && wanted <= plen) {
@@ -226,6 +247,7 @@ bool receive_pattern(lua_State* L, Pattern* p) {
   } else {
     luaL_argcheck(L, is_word && parse_pattern_word(word, wlen, p), 2, "invalid receive pattern");
   }
+  if (maxsize) p->limit = static_cast<size_t>(maxsize) - plen;
   return true;
 }
 
@@ -299,7 +321,7 @@ int send_turn_k(lua_State* L, int status, lua_KContext ctx) {
 }  // namespace
 
 int stream_receive(lua_State* L, Socket* s) {
-  lua_settop(L, 3);
+  lua_settop(L, 4);
   Pattern p;
   if (!receive_pattern(L, &p)) return 3;
   const double start = call_start(s);
@@ -307,6 +329,36 @@ int stream_receive(lua_State* L, Socket* s) {
   if (st == kYield) return loop::yield(L, s->sr->rt(), start_ctx(start), receive_turn_k);
   if (st != kIoDone) return receive_refused(L, st);
   return receive_begin(L, s, p, start);
+}
+
+namespace {
+
+// The pattern of receiveany: at most `max` (at 2) bytes, as soon as some are there.
+Pattern any_pattern(lua_State* L) {
+  return Pattern{PatternKind::kAny, static_cast<size_t>(lua_tointeger(L, 2)), 0};
+}
+
+int receive_any_turn_k(lua_State* L, int status, lua_KContext ctx) {
+  (void)status;
+  auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
+  const int st = turn_status(L, s);
+  if (st != kIoDone) return receive_refused(L, st);
+  return receive_begin(L, s, any_pattern(L), ctx_start(ctx));
+}
+
+}  // namespace
+
+int stream_receive_any(lua_State* L, Socket* s) {
+  const lua_Integer max = luaL_optinteger(L, 2, BufferPool::kReadChunk);
+  luaL_argcheck(L, max >= 1, 2, "size must be at least 1");
+  lua_settop(L, 1);
+  lua_pushinteger(L, max);
+  lua_pushnil(L);  // no prefix
+  const double start = call_start(s);
+  const int st = claim(L, s, s->reading, start, "receive");
+  if (st == kYield) return loop::yield(L, s->sr->rt(), start_ctx(start), receive_any_turn_k);
+  if (st != kIoDone) return receive_refused(L, st);
+  return receive_begin(L, s, any_pattern(L), start);
 }
 
 int stream_send(lua_State* L, Socket* s) {

@@ -7,9 +7,15 @@
 
 namespace uvs::socket {
 
-// client:receive([pattern [, prefix]]) -> data | nil, err, partial
-// Yields in a task while the pattern is incomplete; blocks in poll(2) elsewhere.
+// client:receive([pattern [, prefix [, maxsize]]]) -> data | nil, err, partial
+// Yields in a task while the pattern is incomplete; blocks in poll(2) elsewhere. With maxsize, a
+// line or "*a" that would gather more fails with "oversized", its first maxsize bytes (prefix
+// included) as the partial result, and the rest stays for the next call.
 int stream_receive(lua_State* L, Socket* s);
+
+// client:receiveany([max]) -> data | nil, err, ""
+// Whatever has arrived, at most `max` bytes (default 8192), once at least one byte is there.
+int stream_receive_any(lua_State* L, Socket* s);
 
 // client:send(data [, i [, j]]) -> last | nil, err, last
 // Yields in a task while the kernel's send buffer is full; blocks in poll(2) elsewhere.

@@ -62,6 +62,10 @@ int tcp_receive(lua_State* L) {
   return stream_receive(L, check_socket(L, 1, kTcpClient, kClient));
 }
 
+int tcp_receiveany(lua_State* L) {
+  return stream_receive_any(L, check_socket(L, 1, kTcpClient, kClient));
+}
+
 int tcp_send(lua_State* L) { return stream_send(L, check_socket(L, 1, kTcpClient, kClient)); }
 
 int tcp_shutdown(lua_State* L) {
@@ -105,6 +109,7 @@ const luaL_Reg kMethods[] = {
     {"gettimeout", tcp_gettimeout},
     {"listen", tcp_listen},
     {"receive", tcp_receive},
+    {"receiveany", tcp_receiveany},
     {"send", tcp_send},
     {"setfd", tcp_setfd},
     {"setoption", tcp_setoption},

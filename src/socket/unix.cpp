@@ -164,6 +164,7 @@ int us_listen(lua_State* L) {
   return push_ok(L);
 }
 int us_receive(lua_State* L) { return stream_receive(L, stream_client(L)); }
+int us_receiveany(lua_State* L) { return stream_receive_any(L, stream_client(L)); }
 int us_send(lua_State* L) { return stream_send(L, stream_client(L)); }
 int us_shutdown(lua_State* L) {
   static const char* const kHow[] = {"receive", "send", "both", nullptr};
@@ -198,6 +199,7 @@ const luaL_Reg kStreamMethods[] = {
     {"gettimeout", us_gettimeout},
     {"listen", us_listen},
     {"receive", us_receive},
+    {"receiveany", us_receiveany},
     {"send", us_send},
     {"setfd", us_setfd},
     {"setoption", us_setoption},
