@@ -2,7 +2,6 @@
 -- Unix-domain streams, in blocking mode and in tasks.
 local socket = require("socket")
 local unix = require("socket.unix")
-local async = socket.async
 local H = require("support.helpers").use(_ENV)
 
 local function unix_pair()
@@ -134,6 +133,9 @@ for _ = 1, 500 do assert(c:send(chunk)) end
     p:close()
     assert.are.equal(500 * 1024 * 1024, bytes, "every byte was read")
     assert.is_true(oversized >= 7999, "oversized " .. oversized .. " times")
-    assert.is_true(after - before < 20 * 1024, ("RSS grew by %d KB"):format(after - before))
+    -- The sanitizer build keeps freed memory in quarantine: RSS says nothing there.
+    if not (os.getenv("LD_PRELOAD") or ""):find("asan") then
+      assert.is_true(after - before < 20 * 1024, ("RSS grew by %d KB"):format(after - before))
+    end
   end)
 end)

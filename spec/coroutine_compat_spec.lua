@@ -90,7 +90,9 @@ local cases = {
     f.resume(co)
     return show(f.close(co)) .. show(coroutine.status(co)) .. show(f.resume(co))
   end,
-  function(f) return pcall(f.resume, coroutine.create(function() end), table.unpack({}, 1, 300)) end,
+  function(f)
+    return pcall(f.resume, coroutine.create(function() end), table.unpack({}, 1, 300))
+  end,
   function(f)
     local co = coroutine.create(function(...) return select("#", ...) end)
     return f.resume(co, nil, nil, nil)

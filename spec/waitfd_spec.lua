@@ -93,12 +93,17 @@ H.modes("async.waitfd", function(run, mode)
       async.run(function()
         local r1, r2
         local t1 = async.spawn(function() r1 = { async.waitfd(fd, "r") }; return true end)
-        local t2 = async.spawn(function() r2 = { socket.select({ { getfd = function() return fd end } }, nil, 5) }; return true end)
+        local entry = { getfd = function() return fd end }
+        local t2 = async.spawn(function()
+          r2 = { socket.select({ entry }, nil, 5) }
+          return true
+        end)
         async.sleep(0.02)
         assert.are.equal(2, async.cancelfd(fd))
         assert(t1:join(1))
         assert(t2:join(1))
         assert.are.same({ nil, "closed" }, r1)
+        assert.are.equal(entry, r2[1][1], "the select reports the descriptor as ready")
         assert.are.equal(0, async._debug().watchers, "nobody watches the descriptor any more")
         assert.are.equal(0, async.cancelfd(fd))
       end)
@@ -111,7 +116,10 @@ H.modes("async.waitfd", function(run, mode)
         local c, s = H.pair()
         local line, ready
         local reader = async.spawn(function() line = s:receive("*l"); return true end)
-        local watcher = async.spawn(function() ready = async.waitfd(s:getfd(), "r", 2); return true end)
+        local watcher = async.spawn(function()
+          ready = async.waitfd(s:getfd(), "r", 2)
+          return true
+        end)
         async.sleep(0.02)
         c:send("both\n")
         assert(reader:join(2))

@@ -26,7 +26,10 @@ describe("regression 006: close during connect", function()
       for _ = 1, 20 do
         local sock = socket.tcp()
         local result
-        local t = async.spawn(function() result = { sock:connect("localhost", port) }; return true end)
+        local t = async.spawn(function()
+          result = { sock:connect("localhost", port) }
+          return true
+        end)
         async.spawn(function() sock:close() end)
         assert(t:join(5))
         -- The connecting task runs first and waits for its lookup; the closer comes next.

@@ -27,7 +27,9 @@ describe("regression 007: close wakes every waiter", function()
     async.run(function()
       local c, s = H.pair()
       local out = {}
-      local function spawn(name, f) return async.spawn(function() out[name] = { f() }; return true end) end
+      local function spawn(name, f)
+        return async.spawn(function() out[name] = { f() }; return true end)
+      end
       local big = string.rep("x", 16 * 1024 * 1024)
       local tasks = {
         spawn("recv", function() return s:receive("*l") end),

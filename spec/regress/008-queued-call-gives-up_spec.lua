@@ -35,7 +35,7 @@ describe("regression 008: a queued call gives up", function()
     end)
   end)
 
-  it("cancelled and deadline-scoped readers leave the queue, the others keep their order", function()
+  it("cancelled and scoped readers leave the queue; the others keep their order", function()
     async.run(function()
       local c, s = H.pair()
       local out = {}

@@ -204,22 +204,20 @@ double remaining(lua_State* L) {
   return left > 0 ? left : 0.0;
 }
 
-// Polls after a close woke the select: an entry whose object no longer reports the descriptor
-// it had (closed, or its descriptor given away) is ready, whatever now has that number.
-int poll_after_close(lua_State* L) {
+// Polls after a close woke the select (a socket of the set closed, or cancelfd): the entries
+// whose descriptor was closed under the wait (their node says so) are ready, whatever now has
+// that number, and the others are asked poll(2) as usual.
+int poll_after_close(lua_State* L, FdWaitSet* set) {
   auto* fds = static_cast<pollfd*>(lua_touserdata(L, kPollSet));
-  const size_t n = pollset_size(L);
-  for (size_t i = 0; i < n; i++) {
-    lua_rawgeti(L, kFdMap, fds[i].fd);
-    const int now = entry_fd(L, lua_gettop(L));
-    lua_pop(L, 1);
-    if (now != fds[i].fd) fds[i].fd = ~fds[i].fd;  // poll(2) skips negative descriptors
+  const int n = set->count();
+  for (int i = 0; i < n; i++) {
+    if (set->node(i).revents == (FdWatch::kRead | FdWatch::kWrite)) fds[i].fd = ~fds[i].fd;
   }
   const int ready = poll_set(L, 0);
   int closed = 0;
-  for (size_t i = 0; i < n; i++) {
+  for (int i = 0; i < n; i++) {
     if (fds[i].fd >= 0) continue;
-    fds[i].fd = ~fds[i].fd;
+    fds[i].fd = ~fds[i].fd;  // poll(2) skipped it as negative; the fd map still needs it
     fds[i].revents = POLLNVAL;
     closed++;
   }
@@ -264,7 +262,8 @@ int select_k(lua_State* L, int status, lua_KContext ctx) {
   Runtime* rt = Runtime::of(L);
   if (status == LUA_YIELD) {
     const int woke = io_status(loop::resumed(L, rt));
-    static_cast<FdWaitSet*>(lua_touserdata(L, kWait))->release();
+    auto* set = static_cast<FdWaitSet*>(lua_touserdata(L, kWait));
+    set->release();
     if (woke == kIoCancelled) {
       lua_newtable(L);
       lua_newtable(L);
@@ -272,7 +271,7 @@ int select_k(lua_State* L, int status, lua_KContext ctx) {
       return 3;
     }
     if (woke == kIoClosed) {
-      const int ready = poll_after_close(L);
+      const int ready = poll_after_close(L, set);
       if (ready < 0) return luaL_error(L, "select failed");
       return push_results(L, false);
     }
