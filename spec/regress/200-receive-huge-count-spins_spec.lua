@@ -1,6 +1,7 @@
 -- Regression 200: receive(n) with n at or above 2^63 never returned.
 --
--- A count receive asks the receive buffer for room for the whole count. The buffer pool rounds a
+-- A count receive asks the receive buffer for room for the whole count (and udp:receive(n) asks
+-- the pool for an n-byte block). The buffer pool rounds a
 -- request beyond its largest size class up to a power of two by doubling, and for a request
 -- above 2^63 the doubling wrapped to 0 and went on for ever, with the thread spinning. The pool
 -- now refuses a size it cannot round up (and the buffer a request whose total wraps around), so
@@ -40,6 +41,22 @@ H.modes("regression 200", function(run)
         assert.are.equal("abc", collect(c, 3, r, err, partial))
         c:close()
         s:close()
+      end)
+    end)
+
+    it("udp receive(" .. name .. ") returns promptly", function()
+      run(function()
+        local u = socket.udp4()
+        assert(u:setsockname("127.0.0.1", 0))
+        local ip, port = u:getsockname()
+        u:settimeout(0.2)
+        local peer = socket.udp4()
+        assert(peer:sendto("datagram", ip, port))
+        local took, r, err = H.timed(u.receive, u, n)
+        assert.is_true(took < 2, ("took %.2f s"):format(took))
+        assert.is_true(r == "datagram" or type(err) == "string")
+        peer:close()
+        u:close()
       end)
     end)
 

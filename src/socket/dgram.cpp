@@ -129,7 +129,9 @@ int dgram_receive(lua_State* L, Socket* s, Sender from) {
   const lua_Number size = luaL_optnumber(L, 2, kDatagramSize);
   luaL_argcheck(L, size >= 0, 2, "invalid receive size");
   lua_settop(L, 1);
-  lua_pushinteger(L, static_cast<lua_Integer>(size));
+  // Far beyond any datagram, and a size the pool refuses at once; no integer cast of 1e308.
+  constexpr lua_Number kLargest = 9007199254740992.0;  // 2^53
+  lua_pushinteger(L, static_cast<lua_Integer>(size < kLargest ? size : kLargest));
   s->rd_start = call_start(s);
   return receive_k(L, LUA_OK, static_cast<lua_KContext>(from));
 }
