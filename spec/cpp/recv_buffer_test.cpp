@@ -97,8 +97,8 @@ TEST_CASE("blocks beyond the largest class are not cached", "[recv_buffer]") {
 TEST_CASE("a size that cannot be allocated fails at once", "[recv_buffer]") {
   BufferPool pool;
   const size_t max = std::numeric_limits<size_t>::max();
-  for (size_t want : {BufferPool::kMaxBlock, BufferPool::kMaxBlock + 1,
-                      BufferPool::kMaxBlock + 4096, max / 4 * 3, max - 1, max}) {
+  for (size_t want : {BufferPool::kMaxBlock, BufferPool::kMaxBlock + 1, size_t{1} << 63,
+                      (size_t{1} << 63) + 4096, max / 4 * 3, max - 1, max}) {
     size_t cap = 12345;
     CHECK(pool.take(want, &cap) == nullptr);
     CHECK(cap == 12345);  // untouched on failure

@@ -38,8 +38,8 @@ char* BufferPool::take(size_t min_size, size_t* cap) {
     }
   } else {
     // Beyond the largest class: round up to a power of two so that growth stays geometric.
-    // No power of two above the top bit of size_t exists: such a size cannot be allocated, and
-    // doubling past it would wrap to 0 and never end.
+    // Beyond kMaxBlock no allocation can succeed, and doubling past the top bit of size_t
+    // would wrap to 0 and never end.
     if (min_size > kMaxBlock) return nullptr;
     while (size < min_size) size <<= 1;
   }

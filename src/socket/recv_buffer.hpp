@@ -23,8 +23,9 @@ class BufferPool {
   static constexpr size_t kMaxCachedBytes = 2u << 20;  // bytes kept in free lists in total
   static constexpr size_t kMaxCachedBlocks = 64;       // blocks kept per size class
   static constexpr size_t kReadChunk = 8192;           // room offered to a plain recv()
-  // The largest block take() can round up to: the top bit of size_t.
-  static constexpr size_t kMaxBlock = ~(~size_t{0} >> 1);
+  // The largest block take() can round up to: the largest power of two no object may exceed
+  // (PTRDIFF_MAX), 2^62 on 64-bit machines. A larger size is refused without asking malloc.
+  static constexpr size_t kMaxBlock = (~size_t{0} >> 2) + 1;
 
   BufferPool() = default;
   BufferPool(const BufferPool&) = delete;
