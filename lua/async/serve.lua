@@ -7,22 +7,35 @@
 -- to-be-closed variable of that task, so it is closed when the handler returns, fails or is
 -- cancelled; a handler's error is reported like any task error and touches no other client.
 local core = require("socket.core")
+local args = require("socket.async.args")
 
 local async = core.async
 local spawn, sleep, now, current = async.spawn, async.sleep, async.now, async.current
-local error, next, pairs, type = error, next, pairs, type
+local error, next, pairs, pcall, setmetatable, tostring, type =
+  error, next, pairs, pcall, setmetatable, tostring, type
+local find = string.find
 
 local M = {}
 
 local servers = {}   -- listening socket -> accept task
 local handlers = setmetatable({}, { __mode = "k" })  -- live handler tasks
 
+-- A listening socket: a userdata with accept, whose class, when it tells one, is a server's
+-- (tcp{server}, unixstream{server}). A master object has accept too, but it would only fail.
+local function listening(server)
+  if type(server) ~= "userdata" then return false end
+  local ok, accept, class = pcall(function() return server.accept, server.class end)
+  if not ok or accept == nil then return false end
+  return type(class) ~= "string" or find(class, "{server}", 1, true) ~= nil
+end
+
 -- async.serve(server, handler) -> the accept task
 function M.serve(server, handler)
-  if type(server) ~= "userdata" or not server.accept then
-    error("bad argument #1 to 'serve' (server socket expected)", 2)
+  if not listening(server) then
+    error("bad argument #1 to 'serve' (server socket expected, got " .. args.typename(server)
+      .. ")", 2)
   end
-  if type(handler) ~= "function" then error("bad argument #2 to 'serve' (function expected)", 2) end
+  args.func(handler, 2, "serve")
   local acceptor = spawn(function()
     while servers[server] do
       local client, err = server:accept()
@@ -57,6 +70,7 @@ end
 -- Stops every serve() loop (closing its listening socket), lets running handlers finish for
 -- `grace` seconds (default 5), then cancels the rest and waits for their cleanup.
 function M.shutdown(grace)
+  if grace ~= nil and type(grace) ~= "number" then args.fail(1, "shutdown", "number", grace) end
   grace = grace or 5
   for server in pairs(servers) do
     servers[server] = nil
