@@ -231,9 +231,13 @@ add_table("async", async, {
   watchdog = { after = function() async.watchdog(3) end },
   onerror = { after = function() async.onerror(record_task_error) end },
   _wait = { timeouts = { 1 }, allow = WAITS },
-  _resume = { names = { "_resume", "resume" } },
-  _wrap = { names = { "_wrap", "wrap" } },
 }, { _debug = true })
+-- The coroutine functions socket installs (also reachable as coroutine.resume, ...).
+add_table("async._coroutine", async._coroutine, {
+  resume = { names = { "resume" } },
+  wrap = { names = { "wrap" } },
+  close = { names = { "close" } },
+})
 
 -- Methods: each call gets a fresh receiver from `make` as its first argument.
 local function add_methods(class, make, opts)

@@ -20,7 +20,7 @@ local waitlist = require("socket.async.waitlist")
 
 local spawn, current, intask, now = async.spawn, async.current, async.intask, async.now
 local run, sleep, park, unpark_task = async.run, async.sleep, async._wait, async._wake
-local resume = async._resume
+local resume = async._coroutine.resume
 local select_sockets, gettime = socket.select, socket.gettime
 local cocreate, corunning, costatus = coroutine.create, coroutine.running, coroutine.status
 local coyield, coclose = coroutine.yield, coroutine.close

@@ -97,7 +97,7 @@ Semaphore.__index = Semaphore
 
 function M.semaphore(count)
   count = count or 1
-  if type(count) ~= "number" or not (count >= 0) then  -- NaN is refused too
+  if type(count) ~= "number" or count ~= count or count < 0 then  -- NaN is refused too
     error("bad argument #1 to 'semaphore' (non-negative number expected)", 2)
   end
   return setmetatable({ count = count, waiting = waitlist.new() }, Semaphore)
@@ -142,7 +142,7 @@ Queue.__index = Queue
 
 function M.queue(capacity)
   capacity = capacity or math.huge
-  if type(capacity) ~= "number" or not (capacity >= 0) then  -- NaN is refused too
+  if type(capacity) ~= "number" or capacity ~= capacity or capacity < 0 then  -- NaN too
     error("bad argument #1 to 'queue' (non-negative number expected)", 2)
   end
   return setmetatable({

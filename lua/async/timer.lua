@@ -28,7 +28,7 @@ end
 -- async.every(seconds, fn, ...) -> task: calls fn(...) every `seconds`, without drift, until the
 -- task is cancelled or fn returns false.
 function M.every(seconds, fn, ...)
-  if type(seconds) ~= "number" or not (seconds > 0) then  -- NaN is refused too
+  if type(seconds) ~= "number" or seconds ~= seconds or seconds <= 0 then  -- NaN too
     error("bad argument #1 to 'every' (positive number expected)", 2)
   end
   check_func(fn, 2, "every")

@@ -12,9 +12,9 @@ local core = require("socket.core")
 local M = core.async
 
 -- Replacing the standard functions is the point here (see above).
-coroutine.resume = M._resume -- luacheck: ignore 122
-coroutine.wrap = M._wrap -- luacheck: ignore 122
-if M._close then coroutine.close = M._close end -- luacheck: ignore 122
+coroutine.resume = M._coroutine.resume -- luacheck: ignore 122
+coroutine.wrap = M._coroutine.wrap -- luacheck: ignore 122
+coroutine.close = M._coroutine.close or coroutine.close -- luacheck: ignore 122
 
 local function merge(name)
   for k, v in pairs(require("socket.async." .. name)) do M[k] = v end

@@ -250,7 +250,7 @@ int async_signal(lua_State* L) {
   SignalWatch* w = rt->signal_watch(kSignals[which].num);
   const Wake r = w ? wait(L, rt, *w, spec_of(timeout, "signal", true)) : Wake::kRefused;
   if (r == Wake::kNone) return yield(L, rt, which, signal_k);
-  if (r == Wake::kRefused) {
+  if (r == Wake::kRefused || r == Wake::kFailed) {
     lua_pushnil(L);
     lua_pushliteral(L, "cannot watch this signal");
     return 2;
@@ -719,29 +719,36 @@ void open_async(lua_State* L, int ns, int rt) {
       {"_wait", async_wait},
       {"_wake", async_wake},
       {"_debug", async_debug},
-      {"_resume", co_resume},
-      {"_wrap", co_wrap},
       {nullptr, nullptr},
   };
   lua_newtable(L);
   lua_pushvalue(L, rt);
   luaL_setfuncs(L, funcs, 1);
-  // _close wraps Lua's own coroutine.close, taken now (socket.async installs the wrapper).
-  if (lua_getglobal(L, "coroutine") == LUA_TTABLE &&
-      lua_getfield(L, -1, "resume") == LUA_TFUNCTION) {
-    learn_coroutine_word(L, lua_gettop(L));
-  }
-  lua_pop(L, 2);
-  if (lua_getglobal(L, "coroutine") == LUA_TTABLE &&
-      lua_getfield(L, -1, "close") == LUA_TFUNCTION) {
-    lua_pushvalue(L, rt);
-    lua_insert(L, -2);
-    lua_pushcclosure(L, co_close, 2);
-    lua_setfield(L, -3, "_close");
+  // _coroutine: the coroutine functions socket.async installs. They are one level deeper than
+  // the module's functions so that Lua's error messages, which name a function by where it is
+  // found in package.loaded, find them as coroutine.resume and so on, as they find Lua's own.
+  lua_createtable(L, 0, 3);
+  lua_pushvalue(L, rt);
+  lua_pushcclosure(L, co_resume, 1);
+  lua_setfield(L, -2, "resume");
+  lua_pushvalue(L, rt);
+  lua_pushcclosure(L, co_wrap, 1);
+  lua_setfield(L, -2, "wrap");
+  if (lua_getglobal(L, "coroutine") == LUA_TTABLE) {
+    if (lua_getfield(L, -1, "resume") == LUA_TFUNCTION) learn_coroutine_word(L, lua_gettop(L));
     lua_pop(L, 1);
-  } else {
-    lua_pop(L, 2);
+    // close wraps Lua's own coroutine.close, taken now.
+    if (lua_getfield(L, -1, "close") == LUA_TFUNCTION) {
+      lua_pushvalue(L, rt);
+      lua_insert(L, -2);
+      lua_pushcclosure(L, co_close, 2);
+      lua_setfield(L, -3, "close");
+    } else {
+      lua_pop(L, 1);
+    }
   }
+  lua_pop(L, 1);
+  lua_setfield(L, -2, "_coroutine");
   lua_getfield(L, -1, "sleep");
   lua_setfield(L, ns, "sleep");
   lua_setfield(L, ns, "async");

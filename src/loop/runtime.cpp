@@ -3,6 +3,7 @@
 
 #include <new>
 
+#include "loop/job.hpp"
 #include "loop/signal.hpp"
 
 namespace uvs::loop {
@@ -34,6 +35,13 @@ Runtime* Runtime::create(lua_State* L) {
   rt->prepare_.data = rt;
   uv_prepare_start(&rt->prepare_, on_prepare);
   uv_unref(reinterpret_cast<uv_handle_t*>(&rt->prepare_));
+  rt->jobs_ = new (std::nothrow) JobQueue();  // deleted in on_gc
+  if (!rt->jobs_ || !rt->jobs_->init(rt, &rt->loop_)) {
+    delete rt->jobs_;
+    rt->jobs_ = nullptr;
+    *box = rt;  // the handle's __gc cleans up what was made
+    luaL_error(L, "socket.core: cannot start the lookup queue");
+  }
   *box = rt;
   return rt;
 }
@@ -44,13 +52,17 @@ int Runtime::on_gc(lua_State* L) {
   if (!rt) return 0;
   *box = nullptr;
   rt->shutdown();
-  delete rt->ext_;  // set by the socket layer when the module loaded
-  delete rt;        // allocated in create()
+  delete rt->ext_;   // set by the socket layer when the module loaded
+  delete rt->jobs_;  // allocated in create()
+  delete rt;         // allocated in create()
   return 0;
 }
 
 void Runtime::shutdown() {
   closing_ = true;
+  // Lookups still running go on alone (leaving the program does not wait for them); no pool
+  // thread touches this runtime from here on.
+  if (jobs_) jobs_->close();
   // The extension closes what it opened (its close callbacks free its objects), then every
   // other handle still open is closed.
   if (ext_) ext_->shutdown();
@@ -63,12 +75,15 @@ void Runtime::shutdown() {
         if (!uv_is_closing(h)) uv_close(h, nullptr);
       },
       nullptr);
-  // Jobs still on the thread pool finish and free themselves.
   while (uv_loop_close(&loop_) == UV_EBUSY) uv_run(&loop_, UV_RUN_DEFAULT);
   for (SignalWatch*& w : signals_) {
     delete w;  // allocated in signal_watch()
     w = nullptr;
   }
+}
+
+size_t Runtime::live_jobs() const {
+  return jobs_ ? static_cast<size_t>(jobs_->live()) : 0;
 }
 
 size_t Runtime::open_handles() {
@@ -80,9 +95,10 @@ size_t Runtime::open_handles() {
       &loop_,
       [](uv_handle_t* h, void* arg) {
         auto* n = static_cast<Count*>(arg);
-        if (uv_is_closing(h) || !uv_is_active(h)) return;
+        if (uv_is_closing(h) || !uv_is_active(h) || !uv_has_ref(h)) return;
         if (h == reinterpret_cast<uv_handle_t*>(&n->rt->tick_) ||
-            h == reinterpret_cast<uv_handle_t*>(&n->rt->prepare_)) {
+            h == reinterpret_cast<uv_handle_t*>(&n->rt->prepare_) ||
+            (n->rt->jobs_ && h == n->rt->jobs_->handle())) {
           return;
         }
         n->n++;

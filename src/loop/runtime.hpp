@@ -25,6 +25,7 @@
 namespace uvs::loop {
 
 class SignalWatch;
+class JobQueue;
 
 // State another layer keeps per runtime. shutdown() runs first when the runtime goes away,
 // while the loop can still run close callbacks; the runtime deletes the extension after the
@@ -85,6 +86,13 @@ class Runtime {
                int fd = -1);
   // Makes a waiting task ready with the given reason; harmless if it does not wait.
   void wake(Task* t, Wake why);
+  // Puts the running task at the back of the ready queue (it then yields): a fairness pause.
+  void requeue(Task* t) {
+    t->state = TaskState::kReady;
+    t->wake = Wake::kReady;
+    t->moved = 0;
+    push_ready(t);
+  }
   // Waits that Lua code ends (the synchronisation primitives): park the calling task, and wake
   // a task parked there.
   [[nodiscard]] WaitSource* parking() { return &parking_; }
@@ -103,7 +111,7 @@ class Runtime {
   // (jobs orphaned, slots released), the coroutine is closed (its to-be-closed variables run)
   // and the task finishes as failed with the error "coroutine closed". Returns the status of
   // closing the coroutine; when it is not LUA_OK the error object is pushed on L.
-  int kill(lua_State* L, Task* t);
+  int kill(lua_State* L, Task* t, const char* why = "coroutine closed");
   // Releases what a call of `t` left behind when its continuation will never run: the
   // operation slot it owns and the finished job it did not collect.
   void abandon_call(Task* t);
@@ -119,8 +127,9 @@ class Runtime {
   [[nodiscard]] size_t pending_timers() const { return timers_.size(); }
   // Descriptor watchers that other layers opened and have not freed yet (counted by them).
   size_t& live_watchers() { return watchers_; }
-  // Thread-pool jobs queued and not yet freed, orphans included.
-  size_t& live_jobs() { return jobs_; }
+  // The runtime's side of the lookup pool, and its jobs not yet collected.
+  [[nodiscard]] JobQueue* jobs() const { return jobs_; }
+  [[nodiscard]] size_t live_jobs() const;
   // Active libuv handles other than the runtime's own, plus requests in flight: zero means
   // nothing is left that could keep the loop running.
   [[nodiscard]] size_t open_handles();
@@ -175,7 +184,7 @@ class Runtime {
   size_t live_tasks_ = 0;
   size_t external_waits_ = 0;
   size_t watchers_ = 0;
-  size_t jobs_ = 0;
+  JobQueue* jobs_ = nullptr;  // deleted in on_gc
   uint64_t next_id_ = 1;
   uint64_t iteration_ = 0;  // uv_run calls so far (watchers use it to spot repeated reports)
   uint64_t max_lag_ = 0;    // longest time a task ran without yielding (ns)

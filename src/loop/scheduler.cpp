@@ -124,7 +124,7 @@ Task* Runtime::task_with_coroutine(lua_State* co) const {
   return nullptr;
 }
 
-int Runtime::kill(lua_State* L, Task* t) {
+int Runtime::kill(lua_State* L, Task* t, const char* why) {
   if (t->state == TaskState::kWaiting) wake(t, Wake::kClosed);  // detaches, orphans its job
   unqueue_ready(t);
   t->state = TaskState::kDone;  // nothing may wake or resume it from here on
@@ -132,7 +132,7 @@ int Runtime::kill(lua_State* L, Task* t) {
   const int status = lua::close_thread(co, L);  // runs its pending to-be-closed variables
   if (status != LUA_OK) lua_xmove(co, L, 1);     // their error, for coroutine.close
   lua_settop(co, 0);
-  lua_pushliteral(co, "coroutine closed");
+  lua_pushstring(co, why);
   finish(L, t, 1);
   t->state = TaskState::kFailed;
   return status;
@@ -140,10 +140,7 @@ int Runtime::kill(lua_State* L, Task* t) {
 
 void Runtime::abandon_call(Task* t) {
   if (t->held) t->held->release_owner(this, t);
-  if (t->pending) {
-    delete t->pending;  // a finished job nobody collected (allocated by its caller)
-    t->pending = nullptr;
-  }
+  delete take_job(t);  // a finished job nobody collected (allocated by its caller)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -164,6 +161,13 @@ void Runtime::drain_ready(lua_State* L) {
 
 void Runtime::resume(lua_State* L, Task* t) {
   lua_State* co = t->co;
+  if (t->doomed) {
+    // Cancelled, and still waiting past its grace: ended here (see wait.hpp).
+    const int top = lua_gettop(L);
+    (void)kill(L, t, "cancelled");
+    lua_settop(L, top);
+    return;
+  }
   // A task's coroutine is either fresh (its function on the stack) or suspended in a yield;
   // anything else means it was closed behind the runtime's back (a coroutine.close saved
   // before socket was loaded): end the task instead of resuming a dead coroutine.

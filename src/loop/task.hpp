@@ -25,6 +25,8 @@ enum class Wake : uint8_t {
   kClosed,     // the object it waited on was closed
   kCancelled,  // the task was cancelled
   kRefused,    // wait(): the caller is not a task that can yield and the wait cannot block
+  kFailed,     // wait(): the source could not take the task (out of memory, an unwatchable
+               // descriptor); a task that could yield is never blocked instead
 };
 
 // Something a task can wait on. When the task stops waiting for another reason (deadline,
@@ -53,7 +55,9 @@ struct Task : HeapNode, WaitSource {
   bool external = false;   // waiting on something outside Lua (I/O, clock, lookup, signal)
   bool is_main = false;
   bool cancelled = false;  // sticky: every later wait returns "cancelled" at once
+  bool doomed = false;     // cancelled and past its grace: ended instead of resumed
   bool clamped = false;    // the current wait was shortened by a deadline scope
+  uint32_t moved = 0;      // work done since the task last waited (fairness budget, bytes)
   int nargs = 0;           // values to pass to the first resume
   int nresults = 0;        // values left on `co` when done (results or the error object)
   Task* next_ready = nullptr;
@@ -67,6 +71,7 @@ struct Task : HeapNode, WaitSource {
   OpSlot* held = nullptr;  // the operation slot the task owns now, released when its call returns
   uint64_t id = 0;
   uint64_t deadline = 0;    // deadline scope in force (monotonic ns), 0 for none
+  uint64_t cancel_seen = 0;  // when a wait first returned "cancelled" (monotonic ns), 0 before
   uint64_t wait_since = 0;  // when the current wait began (loop time, ms)
   const char* wait_what = nullptr;  // what the current wait is for, for status()
   int wait_fd = -1;                 // the descriptor it waits on, if any

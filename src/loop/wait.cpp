@@ -30,16 +30,27 @@ double scope_left(const Task* t) {
 
 void* passthrough_marker() { return const_cast<char*>(&kPassthrough); }
 
+Wake pause(lua_State* L, Runtime* rt) {
+  Task* t = yieldable(L, rt);
+  if (!t) return Wake::kReady;  // a C boundary: go on, there is no way to let others run
+  rt->requeue(t);
+  return Wake::kNone;
+}
+
 Task* yielding_task(lua_State* L, Runtime* rt) { return yieldable(L, rt); }
 
 Wake wait(lua_State* L, Runtime* rt, Waitable& w, const WaitSpec& spec) {
   Task* t = yieldable(L, rt);
   if (t) {
-    WaitSource* src = nullptr;
-    if (w.attach(rt, t, &src)) {
-      rt->suspend(t, src, spec.timeout, spec.external, spec.what, spec.fd);
+    if (t->cancelled && t->cancel_seen && uv_hrtime() - t->cancel_seen > kCancelGrace) {
+      t->doomed = true;  // the scheduler ends it instead of resuming it
+      rt->requeue(t);
       return Wake::kNone;
     }
+    WaitSource* src = nullptr;
+    if (!w.attach(rt, t, &src)) return Wake::kFailed;
+    rt->suspend(t, src, spec.timeout, spec.external, spec.what, spec.fd);
+    return Wake::kNone;
   } else {
     // Not yieldable here. If a task is running all the same (a C boundary inside it), its
     // cancellation and deadline scope still apply, and the blocking is reported.
@@ -48,7 +59,10 @@ Wake wait(lua_State* L, Runtime* rt, Waitable& w, const WaitSpec& spec) {
   double timeout = spec.timeout;
   bool clamped = false;
   if (t) {
-    if (t->cancelled) return Wake::kCancelled;
+    if (t->cancelled) {
+      if (!t->cancel_seen) t->cancel_seen = uv_hrtime();
+      return Wake::kCancelled;
+    }
     const double left = scope_left(t);
     if (left >= 0.0 && (timeout < 0.0 || left < timeout)) {
       timeout = left;
@@ -88,8 +102,10 @@ void Runtime::suspend(Task* t, WaitSource* src, double timeout, bool external, c
   t->wait_fd = fd;
   t->wait_since = uv_now(&loop_);  // the loop's cached clock: no system call per wait
   t->external = false;
+  t->moved = 0;
   if (t->cancelled) {
     // Cancellation is sticky: the wait ends at once, and the caller reports "cancelled".
+    if (!t->cancel_seen) t->cancel_seen = uv_hrtime();
     wake(t, Wake::kCancelled);
     return;
   }

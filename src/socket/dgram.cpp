@@ -68,6 +68,7 @@ int receive_k(lua_State* L, int status, lua_KContext ctx) {
     const int e = errno;
     if (n >= 0) {
       release(L, s, s->reading);
+      loop::charge(sr->rt(), static_cast<size_t>(n));  // fairness: see receive_begin
       lua_pushlstring(L, buf, static_cast<size_t>(n));
       s->received += static_cast<double>(n);
       if (from == Sender::kNone) return 1;
@@ -103,6 +104,7 @@ int send_k(lua_State* L, int status, lua_KContext ctx) {
             : ::send(s->fd, data, len, MSG_NOSIGNAL);
     if (n >= 0) {
       release(L, s, s->writing);
+      loop::charge(s->sr->rt(), static_cast<size_t>(n));  // fairness: see send_begin
       s->sent += static_cast<double>(n);
       lua_pushnumber(L, static_cast<lua_Number>(n));
       return 1;
@@ -123,9 +125,15 @@ int send_k(lua_State* L, int status, lua_KContext ctx) {
 
 // The continuation contexts of the turn waits pack the start time; the operation's own context
 // (who sent, whether there is a destination) comes from the stack instead.
+// A task that keeps finding datagrams (or room) lets the others run now and then: the work is
+// charged when a call succeeds, and the pause comes at the start of a later call.
 int receive_begin(lua_State* L, Socket* s, double start) {
   s->rd_start = start;
-  return receive_k(L, LUA_OK, static_cast<lua_KContext>(lua_tointeger(L, 3)));
+  const auto ctx = static_cast<lua_KContext>(lua_tointeger(L, 3));
+  if (loop::spend(L, s->sr->rt(), 0) == loop::Wake::kNone) {
+    return loop::yield(L, s->sr->rt(), ctx, receive_k);
+  }
+  return receive_k(L, LUA_OK, ctx);
 }
 
 int receive_turn_k(lua_State* L, int status, lua_KContext ctx) {
@@ -138,7 +146,11 @@ int receive_turn_k(lua_State* L, int status, lua_KContext ctx) {
 
 int send_begin(lua_State* L, Socket* s, double start) {
   s->wr_start = start;
-  return send_k(L, LUA_OK, lua_gettop(L) >= 3 ? 1 : 0);
+  const lua_KContext ctx = lua_gettop(L) >= 3 ? 1 : 0;
+  if (loop::spend(L, s->sr->rt(), 0) == loop::Wake::kNone) {
+    return loop::yield(L, s->sr->rt(), ctx, send_k);
+  }
+  return send_k(L, LUA_OK, ctx);
 }
 
 int send_turn_k(lua_State* L, int status, lua_KContext ctx) {

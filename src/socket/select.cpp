@@ -260,7 +260,8 @@ class SelectWait final : public loop::Waitable {
 
 int select_k(lua_State* L, int status, lua_KContext ctx) {
   Runtime* rt = Runtime::of(L);
-  if (status == LUA_YIELD) {
+  // Back from a wait (a wait set is there) rather than from a fairness pause.
+  if (status == LUA_YIELD && !lua_isnil(L, kWait)) {
     const int woke = io_status(loop::resumed(L, rt));
     auto* set = static_cast<FdWaitSet*>(lua_touserdata(L, kWait));
     set->release();
@@ -282,10 +283,18 @@ int select_k(lua_State* L, int status, lua_KContext ctx) {
       return push_results(L, ready == 0 && lua_rawlen(L, kDirty) == 0);
     }
   }
+  if (status != LUA_YIELD && loop::spend(L, rt, 0) == Wake::kNone) {
+    // A loop of selects that keep returning at once lets the other tasks run now and then
+    // (each such select is charged below).
+    return loop::yield(L, rt, ctx, select_k);
+  }
   for (;;) {
     const int ready = poll_set(L, 0);
     if (ready < 0) return luaL_error(L, "select failed");
-    if (ready > 0 || lua_rawlen(L, kDirty) > 0) return push_results(L, false);
+    if (ready > 0 || lua_rawlen(L, kDirty) > 0) {
+      loop::charge(rt, loop::kBudget / 64);
+      return push_results(L, false);
+    }
     const double left = remaining(L);
     if (left == 0.0) return push_results(L, true);
     FdWaitSet::push(L, static_cast<int>(pollset_size(L)));

@@ -135,6 +135,8 @@ int io_status(Wake w) {
       return kIoClosed;
     case Wake::kCancelled:
       return kIoCancelled;
+    case Wake::kFailed:
+      return ENOMEM;  // the wait could not be set up: out of memory, or a watch refused
     default:
       return kIoDone;
   }

@@ -26,6 +26,8 @@ namespace {
 
 // The largest part of a count receive allocated before its data arrives.
 constexpr size_t kUpFront = 1u << 20;
+// What accepting a connection counts for the fairness budget (64 a pause).
+constexpr size_t kAcceptCost = loop::kBudget / 64;
 
 // Pushes `prefix .. data`, the prefix being the optional string at index 3.
 void push_prefixed(lua_State* L, const char* data, size_t len) {
@@ -157,7 +159,12 @@ int receive_k(lua_State* L, int status, lua_KContext ctx) {
       s->pending = 0;
     } else {
       const bool skip = s->watch && !s->watch->maybe_readable();
+      const size_t before = s->buf.size();
       err = skip ? EAGAIN : fill(sr, s);
+      // A receive that keeps finding data lets the other tasks run now and then.
+      if (err == kIoDone && loop::spend(L, sr->rt(), s->buf.size() - before) == loop::Wake::kNone) {
+        return loop::yield(L, sr->rt(), ctx, receive_k);
+      }
     }
     if (err == kIoClosed && s->matcher.oversized(s->buf.size())) err = kIoOversized;
     if (err == kIoClosed && s->matcher.done_at_eof(s->buf.size())) {
@@ -187,6 +194,10 @@ int send_k(lua_State* L, int status, lua_KContext ctx) {
     if (n >= 0) {
       s->wr_done += static_cast<size_t>(n);
       s->sent += static_cast<double>(n);
+      // A send that keeps finding room lets the other tasks run now and then.
+      if (loop::spend(L, s->sr->rt(), static_cast<size_t>(n)) == loop::Wake::kNone) {
+        return loop::yield(L, s->sr->rt(), ctx, send_k);
+      }
       continue;
     }
     if (errno == EINTR) continue;
@@ -398,6 +409,9 @@ int accept_k(lua_State* L, int status, lua_KContext ctx) {
       c->fd = fd;
       c->family = s->family;
       c->birthday = Runtime::now();
+      // A burst of connections: the accepting task lets the others run now and then (the
+      // connection is this call's result; the pause comes at the start of its next accept).
+      loop::charge(s->sr->rt(), kAcceptCost);
       return 1;
     }
     err = errno;
@@ -417,6 +431,9 @@ int accept_k(lua_State* L, int status, lua_KContext ctx) {
 
 int accept_begin(lua_State* L, Socket* s, double start) {
   s->rd_start = start;
+  if (loop::spend(L, s->sr->rt(), 0) == loop::Wake::kNone) {
+    return loop::yield(L, s->sr->rt(), 0, accept_k);
+  }
   return accept_k(L, LUA_OK, 0);
 }
 

@@ -124,8 +124,18 @@ int async_waitfd(lua_State* L) {
   spec.timeout = timeout;
   spec.what = "waitfd";
   spec.fd = static_cast<int>(fd);
-  const Wake r = loop::wait(L, sr->rt(), w, spec);
+  Wake r = loop::wait(L, sr->rt(), w, spec);
   if (r == Wake::kNone) return loop::yield(L, sr->rt(), 0, waitfd_k);
+  if (r == Wake::kFailed) {
+    // Not watchable (a regular file, which poll(2) reports ready at once): a look without
+    // waiting answers, so a task is never blocked.
+    r = w.block(0);
+    if (r == Wake::kTimeout) {
+      lua_pushnil(L);
+      lua_pushliteral(L, "cannot watch this descriptor");
+      return 2;
+    }
+  }
   if (r != Wake::kReady) return push_wake(L, r);
   return push_ready(L, w.revents());
 }
