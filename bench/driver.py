@@ -57,6 +57,7 @@ SCENARIOS = [
     ("http-100", "http", "http", {"conns": 100}),
     ("http-1000", "http", "http", {"conns": 1000}),
     ("accept", "accept", "echo", {"conns": 32}),
+    ("stall-200m", "stall", "stall", {"conns": 1}),
     ("timers", "timers", "timers", {"tasks": 1000}),
 ]
 SCENARIO_NAMES = [s[0] for s in SCENARIOS]
@@ -69,6 +70,7 @@ PROFILES = {
 
 LINE_SIZE = 64                # echo request size, newline included
 BULK_TRANSFER = 16 << 20      # bytes per connection in the "*a" scenario
+STALL_TRANSFER = 200 << 20    # bytes per transfer in the stall scenario (each way)
 TIMER_LO_MS, TIMER_HI_MS = 10, 50
 
 
@@ -83,6 +85,7 @@ class Env:
         base = os.path.join(base_build or build, "stage")
         self.base_lua_path = (f"{base}/share/lua/5.4/?.lua;{base}/share/lua/5.4/?/init.lua;;")
         self.base_lua_cpath = f"{base}/lib/lua/5.4/?.so;;"
+        self.warmup = 1.0  # the profile's warm-up, for servers that measure something themselves
         self.bin = os.path.join(build, "bench")
         self.servers = os.path.join(root, "bench", "servers")
         stage = os.path.join(build, "stage")
@@ -109,11 +112,20 @@ class Env:
             env["LUA_CPATH"] = self.base_lua_cpath if base else self.lua_cpath
         if server == "uvsocket-gen":
             env["LUA_INIT_5_4"] = 'collectgarbage("generational")'
-        script = {"echo": "echo.lua", "block": "bulk.lua", "all": "bulk.lua", "http": "http.lua"}
+        script = {"echo": "echo.lua", "block": "bulk.lua", "all": "bulk.lua", "http": "http.lua",
+                  "stall": "bulk.lua"}
         cmd = ["lua5.4", os.path.join(self.servers, impl, script[mode]), str(port)]
         if mode in ("block", "all"):
             cmd.append(mode)
+        if mode == "stall":
+            # the bulk echo, with a ticker task that records the longest gap between its ticks
+            cmd.append("block")
+            env["BENCH_STALL_FILE"] = self.stall_file(server, port)
+            env["BENCH_STALL_WARMUP"] = str(self.warmup)
         return cmd, env
+
+    def stall_file(self, server, port):
+        return os.path.join(self.logs, f"stall-{server}-{port}.txt")
 
     def timers_command(self, server, tasks, rounds):
         env = dict(os.environ)
@@ -294,6 +306,8 @@ class Runner:
         try:
             if group == "timers":
                 rec.update(self.run_timers(server, params))
+            elif group == "stall" and not server.startswith("uvsocket"):
+                return None  # a uvsocket figure: the ticker is a task
             else:
                 proc, port, log = self.start_server(server, mode, tag)
                 try:
@@ -301,6 +315,14 @@ class Runner:
                         rec.update(self.run_wrk(proc, port, params))
                     else:
                         rec.update(self.run_loadgen(group, proc, port, params))
+                    if group == "stall":
+                        path = self.env.stall_file(server, port)
+                        try:
+                            with open(path) as f:
+                                rec["gap_ms"] = float(f.read().split()[0])
+                            os.remove(path)
+                        except (OSError, ValueError, IndexError):
+                            rec["error"] = "the server's ticker recorded no gap"
                     if proc.poll() is not None:
                         rec["error"] = f"server exited during the run: {tail(log)}"
                 finally:
@@ -324,6 +346,9 @@ class Runner:
             lg += ["-m", "bulk", "-w", str(p["warmup"]), "-d", str(p["duration"])]
             if params.get("all"):
                 lg += ["-b", str(BULK_TRANSFER)]
+        elif group == "stall":
+            lg += ["-m", "bulk", "-b", str(STALL_TRANSFER), "-w", str(p["warmup"]),
+                   "-d", str(p["duration"])]
         elif group == "accept":
             lg += ["-m", "accept", "-s", str(LINE_SIZE), "-w", str(p["warmup"]),
                    "-d", str(p["duration"])]
@@ -341,7 +366,7 @@ class Runner:
         elif group == "accept":
             res.update(value=r["cps"], requests=r["connections"], p50=r["p50_ms"],
                        p99=r["p99_ms"], p999=r["p999_ms"], established=r["established"])
-        elif group == "bulk":
+        elif group in ("bulk", "stall"):
             res.update(value=r["mbps"], requests=r["bytes"] / 1e6, transfers=r.get("transfers"),
                        bad=r["bad_replies"])
         elif group == "hold":
@@ -546,6 +571,22 @@ class Report:
                     f"{fmt(rss / 1024 if rss else None, 1)} | {per} |")
         return "\n".join(rows)
 
+    def table_stall(self):
+        rows = ["| server | median MB/s | MB/s vs before | longest ticker gap ms (median) | "
+                "longest ticker gap ms (worst) | per-repetition gap ms |",
+                "|---|---|---|---|---|---|"]
+        for sv in self.servers:
+            rs = self.runs("stall-200m", sv)
+            if not rs:
+                continue
+            gaps = [r["gap_ms"] for r in sorted(rs, key=lambda r: r["rep"])]
+            base = self.mfield("stall-200m", "uvsocket-base", "value")
+            mine = self.mfield("stall-200m", sv, "value")
+            vs = fmt(mine / base, 2) if base and sv != "uvsocket-base" else ""
+            rows.append(f"| {LABELS[sv]} | {fmt(mine)} | {vs} | {fmt(med(gaps), 1)} | "
+                        f"{fmt(max(gaps), 1)} | {' '.join(fmt(g, 1) for g in gaps)} |")
+        return "\n".join(rows)
+
     def table_bulk(self):
         rows = ["| scenario | server | median MB/s | ratio to C | server CPU s | MB per CPU-s | "
                 "vs C | peak RSS MB | per-repetition MB/s |",
@@ -701,6 +742,9 @@ class Report:
         if self.scenarios_of("bulk"):
             results += ["### Bulk echo (loadgen -m bulk, one connection)", "",
                         self.table_bulk(), ""]
+        if self.scenarios_of("stall"):
+            results += ["### Fairness: a ticker task while one connection streams 200 MiB each "
+                        "way (loadgen -m bulk -b 200 MiB)", "", self.table_stall(), ""]
         if self.scenarios_of("hold"):
             results += ["### Idle connections (loadgen -m hold; hold-silent: clients never send)",
                         "", self.table_hold(), ""]
@@ -955,6 +999,7 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
 
     meta = metadata(env, args, prof)
+    env.warmup = prof["warmup"]
     runner = Runner(env, prof, args)
     records = []
     t0 = time.monotonic()
@@ -968,6 +1013,8 @@ def main():
             for server in order:
                 done += 1
                 rec = runner.run(scenario, server, rep)
+                if rec is None:
+                    continue  # not measured for this server
                 records.append(rec)
                 show = rec.get("error") or summary(rec)
                 print(f"[{done}/{total}] {scenario[0]:<11} rep {rep + 1} {LABELS[server]:<19} "
@@ -991,6 +1038,8 @@ def summary(rec):
         s = f"{rec['value']:,.0f} conn/s  p99 {rec.get('p99') or 0:.2f} ms"
     elif g == "bulk":
         s = f"{rec['value']:,.0f} MB/s"
+    elif g == "stall":
+        s = f"{rec['value']:,.0f} MB/s  longest ticker gap {rec.get('gap_ms', 0):.1f} ms"
     elif g == "hold":
         s = (f"{rec['value']:,.0f} bytes/conn  idle CPU {1000 * (rec.get('idle_cpu_s') or 0):.1f}"
              f" ms  wake-ups {rec.get('wakeups') or 0:.0f}")

@@ -2,7 +2,7 @@
 --
 -- A receive (or send) in a task that kept finding data (or room) never yielded: a task reading
 -- a 200 MiB flood stopped every other task for up to 0.6 s, one sending 200 MiB for 1.2 s. A
--- call now charges what it moves, and once its task has moved 256 KiB since it last waited it
+-- call now charges what it moves, and once its task has moved 512 KiB since it last waited it
 -- lets the ready tasks run once, then goes on; its results are unchanged. (The worst stall is
 -- measured in bench/: this spec checks that the other tasks ran at all, with wide margins.)
 local socket = require("socket")

@@ -69,7 +69,7 @@ int yield(lua_State* L, Runtime* rt, lua_KContext ctx, lua_KFunction k);
 // it pause: it returns kNone, the task goes to the back of the ready queue, and the caller
 // yields (its continuation then sees kReady and goes on). Otherwise, and outside tasks, it
 // returns kReady. The call's results and timeouts are unchanged.
-constexpr uint32_t kBudget = 256 * 1024;
+constexpr uint32_t kBudget = 512 * 1024;
 constexpr uint32_t kMinCost = 1024;
 [[nodiscard]] Wake pause(lua_State* L, Runtime* rt);
 [[nodiscard]] inline Wake spend(lua_State* L, Runtime* rt, size_t bytes);

@@ -88,8 +88,14 @@ lua_Integer set_length(lua_State* L, int set) {
 size_t collect(lua_State* L, int set, lua_Integer count, short events, pollfd* out) {
   size_t n = 0;
   for (lua_Integer i = 1; i <= count; i++) {
-    lua_rawgeti(L, set, i);
+    const int type = lua_rawgeti(L, set, i);
     const int entry = lua_gettop(L);
+    // LuaSocket indexes every entry for its getfd; one that cannot be indexed is a bad argument
+    // (rather than "attempt to index a number value" from inside select).
+    if (type != LUA_TTABLE && type != LUA_TUSERDATA && type != LUA_TSTRING) {
+      luaL_argerror(L, set, lua_pushfstring(L, "entry %I is a %s, not a socket",
+                                            static_cast<LUAI_UACINT>(i), luaL_typename(L, entry)));
+    }
     const int fd = entry_fd(L, entry);
     if (fd >= 0) {
       if (events == POLLIN && entry_dirty(L, entry)) {
