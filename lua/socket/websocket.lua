@@ -91,7 +91,8 @@ local function opt(options, key)
   return v
 end
 
-local KNOWN = { protocols = true, headers = true, origin = true, tls = true }
+local KNOWN = { protocols = true, headers = true, origin = true, tls = true, max_frame = true,
+  timeout = true, ping_interval = true, ping_timeout = true }
 for k in pairs(DEFAULTS) do KNOWN[k] = true end
 
 local function check_options(options, fname)
@@ -358,8 +359,11 @@ function WebSocket:receive(timeout)
         if not data then
           self.reading = false
           if err == "timeout" or err == "cancelled" then return nil, err end
+          -- (closed under us: by a failed keep-alive, a full queue, or the peer)
           shut(self, err)
-          return nil, "closed", self.close_code, self.close_reason
+          local why = self.err
+          if why ~= "timeout" and why ~= "queue full" then why = "closed" end
+          return nil, why, self.close_code, self.close_reason
         end
         self.last_seen = now()
       end
@@ -482,7 +486,11 @@ function M.upgrade(req, res, options)
   if protocol then res:header("Sec-WebSocket-Protocol", protocol) end
   local sock, buffered = res:_upgrade()
   if not sock then return nil, buffered end
-  return new(sock, "server", buffered, options, protocol)
+  local ws = new(sock, "server", buffered, options, protocol)
+  -- A handler that returns with the websocket open: what is queued is sent and the close
+  -- handshake made (1000) before the server closes the connection.
+  res._conn.on_end = function() ws:close(1000) end
+  return ws
 end
 
 -----------------------------------------------------------------------------------------------

@@ -3,13 +3,14 @@
 
 Usage:
   ws_peer.py server          an echo server on 127.0.0.1 (port chosen by the system, printed as
-                             "port N"); it answers pings itself and echoes every message
+                             "port N pid P"); it answers pings itself and echoes every message
   ws_peer.py client URL      connects to URL (a uvsocket echo server), sends text, binary,
                              a fragmented and a large message, pings, checks the echoes and
                              closes with code 4000; prints "ok NAME" / "FAIL NAME: why"
 Every wait has a timeout; the server ends by itself after 60 s.
 """
 import asyncio
+import os
 import sys
 
 import websockets
@@ -26,7 +27,7 @@ async def echo(ws, *_):
 async def server():
     async with websockets.serve(echo, "127.0.0.1", 0, max_size=2 ** 24) as srv:
         port = srv.sockets[0].getsockname()[1]
-        print("port", port, flush=True)
+        print("port", port, "pid", os.getpid(), flush=True)
         await asyncio.sleep(60)
 
 

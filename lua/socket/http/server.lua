@@ -709,7 +709,16 @@ local function handle(conn, req)
     conn.close = true
     return
   end
-  if conn.upgraded then return end
+  if conn.upgraded then
+    local on_end = conn.on_end
+    if on_end then
+      conn.on_end = nil
+      local eok, eerr = xpcall(on_end, on_error)
+      if not eok then report(req, failure, eerr) end
+      failure = nil
+    end
+    return
+  end
   if not res._finished and not conn.dead then
     if not res._sent and req._errcode then
       -- The body could not be read (too large, too slow, malformed): answer that.
