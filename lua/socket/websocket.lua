@@ -129,6 +129,7 @@ local function new(sock, role, buffered, options, protocol)
     last_seen = now(),
   }, WebSocket)
   sock:settimeout(ws.send_timeout)
+  ws.direct = sock.gettimeout ~= nil
   if buffered and buffered ~= "" then ws.pending = buffered end
   local interval = opt(options, "ping_interval")
   if interval then
@@ -201,6 +202,23 @@ local function enqueue(ws, data, force)
       if not ok and why == "cancelled" then return nil, "cancelled" end
     end
     if ws.state == "closed" then return nil, ws.err or "closed" end
+  end
+  if ws.qn == 0 and not ws.writer and ws.direct then
+    -- Nothing queued: try to send at once without waiting (a non-blocking send), so that the
+    -- usual small message costs no writer task; what the kernel does not take is queued. The
+    -- socket's timeout is the reader's too, so it is put back as it was, before any yield.
+    local sock = ws.sock
+    local block = sock:gettimeout()
+    sock:settimeout(0)
+    local last, err, partial = sock:send(data)
+    sock:settimeout(block)
+    if last then return true end
+    if err ~= "timeout" then
+      shut(ws, err)
+      return nil, err
+    end
+    data = sub(data, (partial or 0) + 1)
+    size = #data
   end
   local n = ws.qn + 1
   ws.q[n] = data
