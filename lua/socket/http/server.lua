@@ -146,15 +146,20 @@ end
 -- Connection I/O
 -----------------------------------------------------------------------------------------------
 
+-- Sets the socket's timeout, unless it is set already (the idle and write timeouts are usually
+-- the same, so a kept-alive connection mostly sets none).
+local function timeout(conn, t)
+  if conn.tmo ~= t then
+    conn.sock:settimeout(t)
+    conn.tmo = t
+  end
+end
+
 -- Sends `data` under the write timeout; a failure marks the connection dead.
 local function send(conn, data)
   if conn.dead then return nil, conn.dead end
-  local sock = conn.sock
-  if conn.mode ~= "w" then
-    sock:settimeout(conn.srv.write_timeout)
-    conn.mode = "w"
-  end
-  local ok, err = sock:send(data)
+  timeout(conn, conn.srv.write_timeout)
+  local ok, err = conn.sock:send(data)
   if not ok then
     conn.dead = err
     return nil, err
@@ -163,11 +168,9 @@ local function send(conn, data)
 end
 
 -- One receiveany under `timeout` seconds.
-local function recv(conn, timeout)
-  local sock = conn.sock
-  sock:settimeout(timeout)
-  conn.mode = nil
-  return sock:receiveany(READ)
+local function recv(conn, t)
+  timeout(conn, t)
+  return conn.sock:receiveany(READ)
 end
 
 -- Closes the sending side, then reads and drops what the peer still sends for a moment, so
@@ -175,7 +178,7 @@ end
 local function linger(conn)
   local sock = conn.sock
   if sock.shutdown then sock:shutdown("send") end
-  sock:settimeout(0.5)
+  timeout(conn, 0.5)
   local t0, got = now(), 0
   while got < 262144 and now() - t0 < 1 do
     local data = sock:receiveany(READ)
@@ -213,7 +216,7 @@ end
 local function continue100(req)
   if req.expect_continue and not req._continued then
     req._continued = true
-    if not req._res._sent then send(req._conn, "HTTP/1.1 100 Continue\r\n\r\n") end
+    if not req._sent then send(req._conn, "HTTP/1.1 100 Continue\r\n\r\n") end
   end
 end
 
@@ -242,8 +245,7 @@ local function body_piece(req, n)
       end
     else
       local err
-      conn.sock:settimeout(conn.srv.body_timeout)
-      conn.mode = nil
+      timeout(conn, conn.srv.body_timeout)
       piece, err = conn.sock:receiveany(min(left, n, READ))
       if not piece then
         return body_fail(req, err == "timeout" and "timeout" or err, err == "timeout" and 408)
@@ -301,8 +303,7 @@ function Request:body()
       whole, conn.buf = sub(buf, 1, left), sub(buf, left + 1)
     else
       conn.buf = ""
-      conn.sock:settimeout(conn.srv.body_timeout)
-      conn.mode = nil
+      timeout(conn, conn.srv.body_timeout)
       local rest, err = conn.sock:receive(left - #buf)
       if not rest then
         return body_fail(self, err == "timeout" and "timeout" or err, err == "timeout" and 408)
@@ -378,6 +379,8 @@ Response.__index = Response
 M.Response = Response
 
 local TOKEN = "^[%w!#$%%&'*+%-.^_`|~]+$"
+-- Field values already checked (bounded, like the name cache).
+local good_values, good_count = {}, 0
 
 -- res:status(code) -> res
 function Response:status(code)
@@ -404,8 +407,10 @@ function Response:header(name, value)
   elseif tv ~= "string" then
     error("bad argument #2 to 'header' (string expected)", 2)
   end
-  if find(value, "\r", 1, true) or find(value, "\n", 1, true) or find(value, "\0", 1, true) then
-    error("bad argument #2 to 'header' (CR, LF or NUL)", 2)
+  if not good_values[value] then
+    if find(value, "[\r\n%z]") then error("bad argument #2 to 'header' (CR, LF or NUL)", 2) end
+    if good_count >= 1024 then good_values, good_count = {}, 0 end
+    good_values[value], good_count = true, good_count + 1
   end
   if self._sent then error("response head already sent", 2) end
   if l == "content-length" then
@@ -442,7 +447,7 @@ end
 -- The head of the response, with `length` as its Content-Length when the body is known.
 -- Sets res._chunked for a body of unknown length to an HTTP/1.1 client.
 local function head_of(res, length, body)
-  local req, conn = res._req, res._conn
+  local req, conn = res, res._conn
   local code = res._status
   local bodyless = code < 200 or code == 204 or code == 304
   res._nobody = bodyless or req.method == "HEAD"
@@ -600,9 +605,21 @@ function Response:_upgrade()
   if not ok then return nil, err end
   local buf = conn.buf
   conn.buf = ""
-  conn.mode = nil
+  conn.tmo = nil
   return conn.sock, buf
 end
+
+-- The request and its response are one table, the parser's head table, with the methods of
+-- both (their names do not overlap) and the response's initial state as defaults: a request
+-- costs one table besides its header map. req and res are the same object to the handler.
+local Exchange = {}
+for k, v in pairs(Request) do Exchange[k] = v end
+for k, v in pairs(Response) do Exchange[k] = v end
+Exchange.__index = Exchange
+Exchange._status, Exchange._nh, Exchange._written = 200, 0, 0
+Exchange._length, Exchange._sent, Exchange._finished = false, false, false
+Exchange._nobody, Exchange._chunked, Exchange._close = false, false, false
+M.Exchange = Exchange
 
 -----------------------------------------------------------------------------------------------
 -- The connection loop
@@ -674,7 +691,7 @@ local function request_of(conn, head)
   end
   head._conn = conn
   if head.framing == "none" then head._done = true end
-  return setmetatable(head, Request)
+  return setmetatable(head, Exchange)
 end
 
 -- Reads and drops a small unread body so that the connection can serve the next request.
@@ -692,11 +709,7 @@ end
 
 local function handle(conn, req)
   local srv = conn.srv
-  -- Every field the response may take is set here, so that the table is made at its size.
-  local res = setmetatable({ _conn = conn, _req = req, _status = 200, _nh = 0, _written = 0,
-    _length = false, _sent = false, _finished = false, _nobody = false, _chunked = false,
-    _close = false }, Response)
-  req._res = res
+  local res = req  -- one table is both (see Exchange)
   local ok, err = xpcall(srv.handler, on_error, req, res)
   if not ok then
     report(req, failure, err)
