@@ -321,7 +321,8 @@ describe("socket.http.server", function()
       -- Random bytes and random cuts of valid requests, a few at a time.
       math.randomseed(350)
       local valid = "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
-        .. "GET /hello HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        .. "GET /hello HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+        .. "5\r\nhello\r\n0\r\n\r\n"
       local answered, closed = 0, 0
       local group = async.group()
       for round = 1, 60 do

@@ -50,7 +50,7 @@ end
 
 local function run_client(handler, client, st)
   local c <close> = client
-  local slot <close> = setmetatable({ state = st }, Slot)
+  local slot <close> = setmetatable({ state = st }, Slot) -- luacheck: ignore 211
   handlers[current()] = true
   handler(c)
 end

@@ -22,9 +22,8 @@ local serve = require("socket.async.serve")
 
 local async = socket.async
 local now, intask, current = async.now, async.intask, async.current
-local error, ipairs, pairs, pcall, require, select, setmetatable, tonumber, tostring, type,
-  xpcall = error, ipairs, pairs, pcall, require, select, setmetatable, tonumber, tostring, type,
-  xpcall
+local error, ipairs, pairs, pcall, require, setmetatable, tonumber, tostring, type, xpcall =
+  error, ipairs, pairs, pcall, require, setmetatable, tonumber, tostring, type, xpcall
 local concat = table.concat
 local find, format, gsub, lower, sub, char =
   string.find, string.format, string.gsub, string.lower, string.sub, string.char
@@ -465,9 +464,7 @@ local function head_of(res, length, body)
     end
   end
   local connection = ""
-  if code == 101 then
-    close = false
-  elseif close then
+  if code ~= 101 and close then
     conn.close = true
     connection = "Connection: close\r\n"
   elseif req.version == "1.0" then
@@ -636,13 +633,12 @@ local function read_head(conn)
     -- Nothing buffered: wait for the first byte, idle (after a request) or under the head
     -- deadline (a new connection, whose deadline runs from the accept).
     local first = conn.count == 0
-    local err
     conn.idle = true
     if first then
       deadline = conn.t0 + srv.header_timeout
-      data, err = recv(conn, deadline - now())
+      data = recv(conn, deadline - now())
     else
-      data, err = recv(conn, srv.idle_timeout)
+      data = recv(conn, srv.idle_timeout)
     end
     conn.idle = false
     if not data then return nil end
@@ -748,7 +744,7 @@ local function handle(conn, req)
   if not req._done and not conn.close and not conn.dead then skip_body(req) end
 end
 
-local function connection(srv, client)  -- luacheck: ignore
+local function connection(srv, client)
   local sock = client
   if srv.wrap then
     sock:settimeout(srv.header_timeout)
@@ -756,8 +752,9 @@ local function connection(srv, client)  -- luacheck: ignore
     if not wrapped then return nil, err end  -- the handshake failed: no handler runs
     sock = wrapped
   end
-  local conn = { srv = srv, sock = sock, buf = "", parser = hcore.parser("request", srv.limits, "map"),
-                 out = {}, fields = {}, count = 0, t0 = now(), idle = false, close = false }
+  local conn = { srv = srv, sock = sock, buf = "", out = {}, fields = {}, count = 0, t0 = now(),
+                 parser = hcore.parser("request", srv.limits, "map"), idle = false,
+                 close = false }
   srv.conns[conn] = true
   while true do
     local head = read_head(conn)
@@ -880,5 +877,4 @@ function M.listen(options)
   return setmetatable({ _sock = sock, _state = srv }, Server)
 end
 
-M._connection = connection
 return M
