@@ -22,8 +22,8 @@ local mime = require("mime")
 local url = require("socket.url")
 
 local async = socket.async
-local now, spawn, park, wake, current = async.now, async.spawn, async._wait, async._wake,
-  async.current
+local now, spawn, park, wake, current, within = async.now, async.spawn, async._wait,
+  async._wake, async.current, async.timeout
 local error, ipairs, pairs, pcall, require, setmetatable, tonumber, tostring, type =
   error, ipairs, pairs, pcall, require, setmetatable, tonumber, tostring, type
 local concat = table.concat
@@ -128,7 +128,9 @@ local function new(sock, role, buffered, options, protocol)
     close_code = nil, close_reason = nil, err = nil,
     last_seen = now(),
   }, WebSocket)
-  sock:settimeout(ws.send_timeout)
+  -- The socket itself has no timeout: the reader and the writer each bound their own waits with
+  -- a deadline scope (async.timeout), since a socket's timeout is shared by both directions.
+  sock:settimeout(nil)
   ws.direct = sock.gettimeout ~= nil
   if buffered and buffered ~= "" then ws.pending = buffered end
   local interval = opt(options, "ping_interval")
@@ -160,7 +162,7 @@ local function writer(ws)
     local data = n == 1 and ws.q[1] or concat(ws.q, "", 1, n)
     for i = 1, n do ws.q[i] = nil end
     ws.qn = 0
-    local ok, err = sock:send(data)
+    local ok, err = within(ws.send_timeout, sock.send, sock, data)
     ws.queued = ws.queued - #data
     local w = ws.waiters
     if w then
@@ -368,12 +370,10 @@ function WebSocket:receive(timeout)
             self.reading = false
             return nil, "timeout"
           end
-          sock:settimeout(left)
+          data, err = within(left, sock.receiveany, sock, READ)
         else
-          sock:settimeout(nil)
+          data, err = sock:receiveany(READ)
         end
-        data, err = sock:receiveany(READ)
-        sock:settimeout(self.send_timeout)
         if not data then
           self.reading = false
           if err == "timeout" or err == "cancelled" then return nil, err end

@@ -636,7 +636,12 @@ local function read_head(conn)
     conn.idle = true
     if first then
       deadline = conn.t0 + srv.header_timeout
-      data = recv(conn, deadline - now())
+      local left = deadline - now()   -- (a TLS handshake may have used it up)
+      if left <= 0 then
+        conn.idle = false
+        return nil
+      end
+      data = recv(conn, left)
     else
       data = recv(conn, srv.idle_timeout)
     end
