@@ -33,13 +33,14 @@ import time
 # ------------------------------------------------------------------------------------------------
 # Configuration
 
-SERVER_ORDER = ["c", "uvsocket", "uvsocket-gen", "uvsocket-httpd", "luv", "cqueues",
-                "openresty", "python-ws"]
+SERVER_ORDER = ["c", "uvsocket", "uvsocket-base", "uvsocket-gen", "uvsocket-httpd", "luv",
+                "cqueues", "openresty", "python-ws"]
 DEFAULT_SERVERS = ["c", "uvsocket", "uvsocket-httpd", "luv", "cqueues", "openresty",
                    "python-ws"]
 LABELS = {
     "c": "C libuv",
     "uvsocket": "uvsocket",
+    "uvsocket-base": "uvsocket (before)",
     "uvsocket-gen": "uvsocket (gen. GC)",
     "uvsocket-httpd": "uvsocket http.server",
     "luv": "luv",
@@ -94,9 +95,14 @@ TIMER_LO_MS, TIMER_HI_MS = 10, 50
 class Env:
     """Paths and programs."""
 
-    def __init__(self, root, build):
+    def __init__(self, root, build, base_build=None):
         self.root = root
         self.build = build
+        # uvsocket-base: the same servers on another build of uvsocket (--base-build), so that
+        # a change is measured before and after in one run.
+        base = os.path.join(base_build or build, "stage")
+        self.base_lua_path = (f"{base}/share/lua/5.4/?.lua;{base}/share/lua/5.4/?/init.lua;;")
+        self.base_lua_cpath = f"{base}/lib/lua/5.4/?.so;;"
         self.bin = os.path.join(build, "bench")
         self.servers = os.path.join(root, "bench", "servers")
         stage = os.path.join(build, "stage")
@@ -129,8 +135,9 @@ class Env:
                     str(port)], env
         impl = "uvsocket" if server.startswith("uvsocket") else server
         if impl == "uvsocket":
-            env["LUA_PATH"] = self.lua_path
-            env["LUA_CPATH"] = self.lua_cpath
+            base = server == "uvsocket-base"
+            env["LUA_PATH"] = self.base_lua_path if base else self.lua_path
+            env["LUA_CPATH"] = self.base_lua_cpath if base else self.lua_cpath
         if server == "uvsocket-gen":
             env["LUA_INIT_5_4"] = 'collectgarbage("generational")'
         script = {"echo": "echo.lua", "block": "bulk.lua", "all": "bulk.lua", "http": "http.lua",
@@ -181,8 +188,9 @@ http {{
             return [os.path.join(self.bin, "uvtimers")] + args, env
         impl = "uvsocket" if server.startswith("uvsocket") else server
         if impl == "uvsocket":
-            env["LUA_PATH"] = self.lua_path
-            env["LUA_CPATH"] = self.lua_cpath
+            base = server == "uvsocket-base"
+            env["LUA_PATH"] = self.base_lua_path if base else self.lua_path
+            env["LUA_CPATH"] = self.base_lua_cpath if base else self.lua_cpath
         if server == "uvsocket-gen":
             env["LUA_INIT_5_4"] = 'collectgarbage("generational")'
         return ["lua5.4", os.path.join(self.servers, impl, "timers.lua")] + args, env
@@ -968,6 +976,9 @@ def parse_args():
                     help="comma-separated subset of: " + ", ".join(SERVER_ORDER) +
                          " (c is always included: ratios need it; uvsocket-gen is uvsocket "
                          "with collectgarbage(\"generational\"))")
+    ap.add_argument("--base-build", metavar="DIR",
+                    help="build directory of another uvsocket (e.g. the commit before a change), "
+                         "run as the server uvsocket-base")
     ap.add_argument("--pin", action="store_true",
                     help="pin each server to CPU 1 and the load generator to CPU 0")
     ap.add_argument("--output", help="markdown report (default docs/performance.md)")
@@ -982,7 +993,7 @@ def main():
     args = parse_args()
     root = args.root or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     build = args.build or os.path.join(root, "build-bench")
-    env = Env(root, build)
+    env = Env(root, build, args.base_build)
     output = args.output or os.path.join(root, "docs", "performance.md")
     png = args.plot or os.path.join(root, "docs", "performance.png")
     template_path = os.path.join(root, "bench", "performance.md.in")

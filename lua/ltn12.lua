@@ -10,7 +10,7 @@
 --                          filter(nil) until it answers nil.
 local M = {}
 
-local error, select, type, getmetatable = error, select, type, getmetatable
+local error, pcall, select, type, getmetatable = error, pcall, select, type, getmetatable
 local tostring = tostring
 local sub = string.sub
 local unpack = table.unpack
@@ -34,6 +34,23 @@ local function check_callable(v, n, fname, what)
   if not callable(v) then
     error(("bad argument #%d to '%s' (%s expected, got %s)"):format(n, fname, what,
       v == nil and "no value" or type(v)), 3)
+  end
+end
+
+-- A file for source.file and sink.file: nil or false (io.open failed; `msg` says why), or an
+-- object with the method the source or sink will call (an io file, or anything like one).
+local function index(v, k) return v[k] end
+
+local function check_file(handle, method, fname)
+  if not handle then return end
+  local t = type(handle)
+  local ok = t == "userdata" or t == "table"
+  if ok then
+    local found, m = pcall(index, handle, method)  -- a userdata may not be indexable at all
+    ok = found and callable(m)
+  end
+  if not ok then
+    error(("bad argument #1 to '%s' (file expected, got %s)"):format(fname, t), 3)
   end
 end
 
@@ -156,6 +173,7 @@ end
 -- file is closed when its end is reached. A nil handle (io.open failed) gives an error source
 -- with `msg`, so that `source.file(io.open(name, "rb"))` reports why the open failed.
 function source.file(handle, msg)
+  check_file(handle, "read", "file")
   if not handle then return source.error(msg or "unable to open file") end
   return function()
     if not handle then return nil end
@@ -329,6 +347,7 @@ end
 -- sink.file(handle [, msg]) -> sink writing to the file, closed at the end of the data; a nil
 -- handle gives an error sink with `msg`.
 function sink.file(handle, msg)
+  check_file(handle, "write", "file")
   if not handle then return sink.error(msg or "unable to open file") end
   return function(chunk)
     if chunk == nil then
@@ -395,6 +414,8 @@ end
 -- Moves one chunk. At the end of the data it hands nil to the sink and returns nil (plus the
 -- source's or the sink's error, if any).
 function pump.step(src, snk)
+  check_callable(src, 1, "step", "source")
+  check_callable(snk, 2, "step", "sink")
   local chunk, source_failure = src()
   local accepted, sink_failure = snk(chunk, source_failure)
   if chunk == nil or not accepted then return nil, source_failure or sink_failure end
@@ -405,6 +426,7 @@ end
 function pump.all(src, snk, step)
   check_callable(src, 1, "all", "source")
   check_callable(snk, 2, "all", "sink")
+  if step ~= nil then check_callable(step, 3, "all", "function") end
   local move = step or pump.step
   local more, err
   repeat

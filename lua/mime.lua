@@ -7,6 +7,16 @@ local M = require("mime.core")
 local error, tostring, type = error, tostring, type
 local cycle = ltn12.filter.cycle
 
+-- Optional arguments of the filter factories, checked when the filter is made rather than when
+-- it first runs. `level` counts from the factory (factories are called through a chooser).
+local function check_opt(v, n, fname, expected, level)
+  if v == nil then return end
+  local t = type(v)
+  if t == expected or (expected == "string" and t == "number") then return end
+  error(("bad argument #%d to '%s' (%s expected, got %s)"):format(n, fname, expected, t),
+    level + 1)
+end
+
 -- Filter factories by name: encodet[name](...), decodet[name](...), wrapt[name](...). The
 -- tables are public; adding an entry adds a name that encode/decode/wrap accept.
 local encodet, decodet, wrapt = {}, {}, {}
@@ -19,6 +29,7 @@ end
 -- mode "binary" escapes line breaks too, so that binary data survives; "text" (the default)
 -- keeps CRLF as the line break.
 encodet["quoted-printable"] = function(mode)
+  check_opt(mode, 2, "encode", "string", 3)
   return cycle(M.qp, "", mode == "binary" and "=0D=0A" or "\r\n")
 end
 
@@ -31,6 +42,7 @@ decodet["quoted-printable"] = function()
 end
 
 local function wrap_text(length)
+  check_opt(length, 2, "wrap", "number", 3)
   length = length or 76
   return cycle(M.wrp, length, length)
 end
@@ -62,6 +74,7 @@ M.encode, M.decode, M.wrap = chooser(encodet), chooser(decodet), chooser(wrapt)
 
 -- mime.normalize([marker]) -> filter that writes every line break as `marker` (default CRLF).
 function M.normalize(marker)
+  check_opt(marker, 1, "normalize", "string", 2)
   return cycle(M.eol, 0, marker)
 end
 

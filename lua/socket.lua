@@ -19,6 +19,13 @@ local function check_string(value, n, fname)
   end
 end
 
+local function check_type(value, n, fname, expected, level)
+  if type(value) ~= expected then
+    error(("bad argument #%d to '%s' (%s expected, got %s)"):format(n, fname, expected,
+      type(value)), level or 3)
+  end
+end
+
 -- socket.connect(address, port [, locaddr [, locport [, family]]]) -> client | nil, err
 -- A tcp client connected to address:port, bound first to locaddr:locport when given. Unlike
 -- LuaSocket 3.1, `family` restricts the connection too, not only the local bind
@@ -68,6 +75,9 @@ end
 -- A listening tcp server with reuseaddr set, on the first address of host that works ("*" is
 -- every IPv4 address).
 function M.bind(host, port, backlog)
+  check_string(host, 1, "bind")
+  check_string(port, 2, "bind")
+  if backlog ~= nil then check_type(backlog, 3, "bind", "number") end
   local candidates, err = core.dns.getaddrinfo(host == "*" and "0.0.0.0" or host)
   if not candidates then return nil, err end
   err = "no info on address"
@@ -99,6 +109,7 @@ end
 -- socket.choose(tbl) -> function(name, a, b) that calls tbl[name](a, b). When the first argument
 -- is not a string, tbl.default is called and that argument is passed on as its first.
 function M.choose(tbl)
+  check_type(tbl, 1, "choose", "table")
   return function(name, a, b)
     if type(name) == "string" then return dispatch(tbl, name, a, b) end
     return dispatch(tbl, "default", name, a)
@@ -114,6 +125,15 @@ local sinkt = {}
 local sourcet = {}
 M.sinkt, M.sourcet = sinkt, sourcet
 
+-- The socket of a sink or source factory: anything with the methods it will call (a socket, or
+-- an object that behaves like one). Factories run under choose's dispatcher, hence the level.
+local function check_sock(sock, fname)
+  local t = type(sock)
+  if t ~= "userdata" and t ~= "table" then
+    error(("bad argument #2 to '%s' (socket expected, got %s)"):format(fname, t), 5)
+  end
+end
+
 local function selectable(sock, call)
   return setmetatable({
     getfd = function() return sock:getfd() end,
@@ -122,6 +142,7 @@ local function selectable(sock, call)
 end
 
 sinkt["close-when-done"] = function(sock)
+  check_sock(sock, "sink")
   return selectable(sock, function(_, chunk)
     if not chunk then
       sock:close()
@@ -132,6 +153,7 @@ sinkt["close-when-done"] = function(sock)
 end
 
 sinkt["keep-open"] = function(sock)
+  check_sock(sock, "sink")
   return selectable(sock, function(_, chunk)
     if chunk then return sock:send(chunk) end
     return 1
@@ -143,6 +165,8 @@ sinkt["default"] = sinkt["keep-open"]
 M.sink = M.choose(sinkt)
 
 sourcet["by-length"] = function(sock, length)
+  check_sock(sock, "source")
+  check_type(length, 3, "source", "number", 5)
   return selectable(sock, function()
     if length <= 0 then return nil end
     local size = length < M.BLOCKSIZE and length or M.BLOCKSIZE
@@ -154,6 +178,7 @@ sourcet["by-length"] = function(sock, length)
 end
 
 sourcet["until-closed"] = function(sock)
+  check_sock(sock, "source")
   local done
   return selectable(sock, function()
     if done then return nil end

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Sets everything up and runs every test: the Catch2 unit tests and the busted specs, in a
-# normal build and again in an AddressSanitizer + UndefinedBehaviorSanitizer build.
+# normal build and again in an AddressSanitizer + UndefinedBehaviorSanitizer build; then a short
+# run of every fuzz target (docs/reliability.md).
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -11,4 +12,6 @@ for variant in "" --sanitize; do
   echo "== ctest in $dir"
   (cd "$dir" && ctest --output-on-failure -j 2) || status=1
 done
+echo "== fuzzers, about a minute (scripts/fuzz.sh --ci)"
+./scripts/fuzz.sh --ci || status=1
 exit $status

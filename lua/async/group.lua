@@ -6,10 +6,12 @@
 --   g:spawn(fetch, "a"); g:spawn(fetch, "b")
 --   g:wait()          -- raises the first child's error, if any
 local core = require("socket.core")
+local args = require("socket.async.args")
 
 local async = core.async
 local spawn, now = async.spawn, async.now
-local error, setmetatable, xpcall = error, setmetatable, xpcall
+local error, ipairs, setmetatable, tostring, xpcall = error, ipairs, setmetatable, tostring, xpcall
+local check_self, check_timeout, check_func = args.self, args.timeout, args.func
 local traceback = debug.traceback
 local pack, unpack = table.pack, table.unpack
 
@@ -22,10 +24,15 @@ function M.group()
   return setmetatable({ children = {}, failed = false, err = nil, trace = nil }, Group)
 end
 
+local function cancel(group, reason)
+  for _, t in ipairs(group.children) do t:cancel(reason) end
+end
+
 -- group:spawn(fn, ...) -> task
 -- The child's error does not go to the runtime's error report: the group keeps it for wait().
 function Group:spawn(fn, ...)
-  if type(fn) ~= "function" then error("bad argument #1 to 'spawn' (function expected)", 2) end
+  check_self(self, Group, "async.group", "spawn")
+  check_func(fn, 1, "spawn")
   local group = self
   local task = spawn(function(...)
     local r = pack(xpcall(fn, function(e)
@@ -35,7 +42,7 @@ function Group:spawn(fn, ...)
     if not group.failed then
       group.failed = true
       group.err, group.trace = r[2].err, r[2].trace
-      group:cancel("a sibling failed")
+      cancel(group, "a sibling failed")
     end
   end, ...)
   self.children[#self.children + 1] = task
@@ -44,11 +51,14 @@ end
 
 -- group:cancel([reason]): cancels every child still running.
 function Group:cancel(reason)
-  for _, t in ipairs(self.children) do t:cancel(reason) end
+  check_self(self, Group, "async.group", "cancel")
+  cancel(self, reason)
 end
 
 -- group:wait([timeout]) -> true | nil, "timeout" | nil, "cancelled"; raises the first error.
 function Group:wait(timeout)
+  check_self(self, Group, "async.group", "wait")
+  check_timeout(timeout, 1, "wait")
   local deadline = timeout and now() + timeout
   local i = 1
   while i <= #self.children do  -- children may spawn more children meanwhile
@@ -68,6 +78,9 @@ function Group:wait(timeout)
 end
 
 -- group:error() -> the first error and its traceback, or nil
-function Group:error() return self.err, self.trace end
+function Group:error()
+  check_self(self, Group, "async.group", "error")
+  return self.err, self.trace
+end
 
 return M

@@ -11,12 +11,13 @@
 -- ends, and when accept fails for lack of descriptors (EMFILE, ENFILE) or memory it waits until
 -- one of its clients ends or a short back-off passes, saying so on stderr at most once a second.
 local core = require("socket.core")
+local args = require("socket.async.args")
 
 local async = core.async
 local spawn, sleep, now, current = async.spawn, async.sleep, async.now, async.current
 local park, wake = async._wait, async._wake
-local error, next, pairs, select, setmetatable, tostring, type =
-  error, next, pairs, select, setmetatable, tostring, type
+local error, next, pairs, pcall, select, setmetatable, tostring, type =
+  error, next, pairs, pcall, select, setmetatable, tostring, type
 local find = string.find
 local stderr = io.stderr
 
@@ -27,6 +28,15 @@ M.BACKOFF = 0.1
 
 local servers = {}   -- listening socket -> its serve state
 local handlers = setmetatable({}, { __mode = "k" })  -- live handler tasks
+
+-- A listening socket: a userdata with accept, whose class, when it tells one, is a server's
+-- (tcp{server}, unixstream{server}). A master object has accept too, but it would only fail.
+local function listening(server)
+  if type(server) ~= "userdata" then return false end
+  local ok, accept, class = pcall(function() return server.accept, server.class end)
+  if not ok or accept == nil then return false end
+  return type(class) ~= "string" or find(class, "{server}", 1, true) ~= nil
+end
 
 -- Whether an accept error means "no resources now, later maybe": out of descriptors (EMFILE,
 -- ENFILE), of buffer space or of memory. These are worth a pause, not the end of the server.
@@ -106,10 +116,11 @@ end
 -- options.max: the most clients served at once (accepting pauses at the limit);
 -- options.onshutdown(server): called by async.shutdown once the listener is closed.
 function M.serve(server, handler, options)
-  if type(server) ~= "userdata" or not server.accept then
-    error("bad argument #1 to 'serve' (server socket expected)", 2)
+  if not listening(server) then
+    error("bad argument #1 to 'serve' (server socket expected, got " .. args.typename(server)
+      .. ")", 2)
   end
-  if type(handler) ~= "function" then error("bad argument #2 to 'serve' (function expected)", 2) end
+  args.func(handler, 2, "serve")
   if options ~= nil and type(options) ~= "table" then
     error("bad argument #3 to 'serve' (table expected)", 2)
   end
@@ -150,6 +161,7 @@ end
 -- running handlers finish for `grace` seconds (default 5), then cancels the rest and waits for
 -- their cleanup.
 function M.shutdown(grace)
+  if grace ~= nil and type(grace) ~= "number" then args.fail(1, "shutdown", "number", grace) end
   grace = grace or 5
   local hooks = {}
   for server, st in pairs(servers) do

@@ -5,10 +5,12 @@
 -- or was cancelled never ends up holding a lock or an item it will not see.
 local core = require("socket.core")
 local waitlist = require("socket.async.waitlist")
+local args = require("socket.async.args")
 
 local async = core.async
 local wait, wake, current = async._wait, async._wake, async.current
 local error, setmetatable, type = error, setmetatable, type
+local check_self, check_timeout = args.self, args.timeout
 
 local M = {}
 
@@ -41,6 +43,8 @@ function M.lock()
 end
 
 function Lock:lock(timeout)
+  check_self(self, Lock, "async.lock", "lock")
+  check_timeout(timeout, 1, "lock")
   local t = me("lock:lock")
   if self.owner == nil then
     self.owner = t
@@ -53,6 +57,7 @@ function Lock:lock(timeout)
 end
 
 function Lock:trylock()
+  check_self(self, Lock, "async.lock", "trylock")
   local t = me("lock:trylock")
   if self.owner ~= nil then return nil, "locked" end
   self.owner = t
@@ -60,6 +65,7 @@ function Lock:trylock()
 end
 
 function Lock:unlock()
+  check_self(self, Lock, "async.lock", "unlock")
   if self.owner ~= current() then error("lock:unlock: the lock is not held by this task", 2) end
   while true do
     local next_task = self.waiting:pop()
@@ -74,7 +80,10 @@ function Lock:unlock()
   end
 end
 
-function Lock:locked() return self.owner ~= nil end
+function Lock:locked()
+  check_self(self, Lock, "async.lock", "locked")
+  return self.owner ~= nil
+end
 
 Lock.__close = function(self)
   if self.owner ~= nil and self.owner == current() then self:unlock() end
@@ -88,13 +97,15 @@ Semaphore.__index = Semaphore
 
 function M.semaphore(count)
   count = count or 1
-  if type(count) ~= "number" or count < 0 then
+  if type(count) ~= "number" or not (count >= 0) then  -- NaN is refused too
     error("bad argument #1 to 'semaphore' (non-negative number expected)", 2)
   end
   return setmetatable({ count = count, waiting = waitlist.new() }, Semaphore)
 end
 
 function Semaphore:acquire(timeout)
+  check_self(self, Semaphore, "async.semaphore", "acquire")
+  check_timeout(timeout, 1, "acquire")
   local t = me("semaphore:acquire")
   if self.count > 0 and self.waiting:empty() then
     self.count = self.count - 1
@@ -104,6 +115,7 @@ function Semaphore:acquire(timeout)
 end
 
 function Semaphore:release()
+  check_self(self, Semaphore, "async.semaphore", "release")
   while true do
     local next_task = self.waiting:pop()
     if not next_task then
@@ -114,7 +126,10 @@ function Semaphore:release()
   end
 end
 
-function Semaphore:available() return self.count end
+function Semaphore:available()
+  check_self(self, Semaphore, "async.semaphore", "available")
+  return self.count
+end
 
 -----------------------------------------------------------------------------------------------
 -- Queue: a channel of at most `capacity` items (0: every put waits for a get); items may not be
@@ -127,7 +142,7 @@ Queue.__index = Queue
 
 function M.queue(capacity)
   capacity = capacity or math.huge
-  if type(capacity) ~= "number" or capacity < 0 then
+  if type(capacity) ~= "number" or not (capacity >= 0) then  -- NaN is refused too
     error("bad argument #1 to 'queue' (non-negative number expected)", 2)
   end
   return setmetatable({
@@ -139,9 +154,16 @@ function M.queue(capacity)
   }, Queue)
 end
 
-function Queue:length() return self.tail - self.head + 1 end
+local function length(self) return self.tail - self.head + 1 end
+
+function Queue:length()
+  check_self(self, Queue, "async.queue", "length")
+  return length(self)
+end
 
 function Queue:put(item, timeout)
+  check_self(self, Queue, "async.queue", "put")
+  check_timeout(timeout, 2, "put")
   if item == nil then error("bad argument #1 to 'put' (value expected)", 2) end
   if self.closed then return nil, "closed" end
   -- a waiting getter takes it directly
@@ -152,7 +174,7 @@ function Queue:put(item, timeout)
     if wake(g) then return true end
     self.given[g] = nil
   end
-  if self:length() < self.capacity then
+  if length(self) < self.capacity then
     self.tail = self.tail + 1
     self[self.tail] = item
     return true
@@ -181,7 +203,7 @@ local function take_offer(self)
   end
 end
 
-function Queue:get(timeout)
+local function get(self, timeout)
   if self.head <= self.tail then
     local item = self[self.head]
     self[self.head] = nil
@@ -207,7 +229,14 @@ function Queue:get(timeout)
   return nil, err
 end
 
+function Queue:get(timeout)
+  check_self(self, Queue, "async.queue", "get")
+  check_timeout(timeout, 1, "get")
+  return get(self, timeout)
+end
+
 function Queue:close()
+  check_self(self, Queue, "async.queue", "close")
   if self.closed then return end
   self.closed = true
   while true do
@@ -222,13 +251,18 @@ function Queue:close()
   end
 end
 
-function Queue:isclosed() return self.closed end
+function Queue:isclosed()
+  check_self(self, Queue, "async.queue", "isclosed")
+  return self.closed
+end
 
 -- Iterates over the items until the queue is closed and drained, or a get fails (timeout,
 -- cancelled).
 function Queue:items(timeout)
+  check_self(self, Queue, "async.queue", "items")
+  check_timeout(timeout, 1, "items")
   return function()
-    return (self:get(timeout))
+    return (get(self, timeout))
   end
 end
 
@@ -243,6 +277,7 @@ function M.event()
 end
 
 function Event:set()
+  check_self(self, Event, "async.event", "set")
   self.flag = true
   while true do
     local t = self.waiting:pop()
@@ -251,10 +286,19 @@ function Event:set()
   end
 end
 
-function Event:clear() self.flag = false end
-function Event:isset() return self.flag end
+function Event:clear()
+  check_self(self, Event, "async.event", "clear")
+  self.flag = false
+end
+
+function Event:isset()
+  check_self(self, Event, "async.event", "isset")
+  return self.flag
+end
 
 function Event:wait(timeout)
+  check_self(self, Event, "async.event", "wait")
+  check_timeout(timeout, 1, "wait")
   if self.flag then return true end
   return park(self.waiting, me("event:wait"), timeout)
 end
@@ -270,10 +314,13 @@ function M.condition()
 end
 
 function Condition:wait(timeout)
+  check_self(self, Condition, "async.condition", "wait")
+  check_timeout(timeout, 1, "wait")
   return park(self.waiting, me("condition:wait"), timeout)
 end
 
 function Condition:signal()
+  check_self(self, Condition, "async.condition", "signal")
   while true do
     local t = self.waiting:pop()
     if not t then return false end
@@ -282,6 +329,7 @@ function Condition:signal()
 end
 
 function Condition:broadcast()
+  check_self(self, Condition, "async.condition", "broadcast")
   local n = 0
   while true do
     local t = self.waiting:pop()

@@ -2,17 +2,22 @@
 -- deadline heap, so an idle program with timers wakes only when one is due. Both return the
 -- task; task:cancel() stops the timer.
 local core = require("socket.core")
+local args = require("socket.async.args")
 
 local async = core.async
 local spawn, sleep, now = async.spawn, async.sleep, async.now
 local error, type = error, type
+local check_func = args.func
 
 local M = {}
 
 -- async.after(seconds, fn, ...) -> task: calls fn(...) once, `seconds` from now.
 function M.after(seconds, fn, ...)
-  if type(seconds) ~= "number" then error("bad argument #1 to 'after' (number expected)", 2) end
-  if type(fn) ~= "function" then error("bad argument #2 to 'after' (function expected)", 2) end
+  if type(seconds) ~= "number" or seconds ~= seconds then
+    error("bad argument #1 to 'after' (number expected, got " ..
+      (seconds ~= seconds and "nan" or args.typename(seconds)) .. ")", 2)
+  end
+  check_func(fn, 2, "after")
   return spawn(function(...)
     local _, err = sleep(seconds)
     if err then return end
@@ -23,10 +28,10 @@ end
 -- async.every(seconds, fn, ...) -> task: calls fn(...) every `seconds`, without drift, until the
 -- task is cancelled or fn returns false.
 function M.every(seconds, fn, ...)
-  if type(seconds) ~= "number" or seconds <= 0 then
+  if type(seconds) ~= "number" or not (seconds > 0) then  -- NaN is refused too
     error("bad argument #1 to 'every' (positive number expected)", 2)
   end
-  if type(fn) ~= "function" then error("bad argument #2 to 'every' (function expected)", 2) end
+  check_func(fn, 2, "every")
   return spawn(function(...)
     local due = now() + seconds
     while true do

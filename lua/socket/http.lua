@@ -24,8 +24,8 @@ local M = {}
 local error, ipairs, pairs, pcall, require, setmetatable, tonumber, tostring, type =
   error, ipairs, pairs, pcall, require, setmetatable, tonumber, tostring, type
 local concat, sort = table.concat, table.sort
-local find, format, gsub, lower, match, sub =
-  string.find, string.format, string.gsub, string.lower, string.match, string.sub
+local find, format, gmatch, gsub, lower, match, sub =
+  string.find, string.format, string.gmatch, string.gsub, string.lower, string.match, string.sub
 local try, newtry, protect = socket.try, socket.newtry, socket.protect
 local readline = tp.readline
 
@@ -147,6 +147,22 @@ local function chunk_size(line)
   hex = gsub(hex, "^0+(%x)", "%1")
   if #hex > 15 then return nil end
   return tonumber(hex, 16)
+end
+
+-- The body length a Content-Length value announces, or nil for a value that cannot be used:
+-- anything but decimal digits (a sign included), more than 15 significant digits, or a list of
+-- different lengths. A field sent twice arrives joined with ", " (read_headers); copies of one
+-- length are that length (RFC 9110 section 8.6).
+local function content_length(value)
+  local length
+  for item in gmatch(value .. ",", "([^,]*),") do
+    local digits = match(item, "^[ \t]*0*(%d+)[ \t]*$")
+    if not digits or #digits > 15 then return nil end
+    local n = tonumber(digits)
+    if length and n ~= length then return nil end
+    length = n
+  end
+  return length
 end
 
 -- A source that decodes a chunked body; the trailer fields are added to `fields`.
@@ -282,16 +298,18 @@ function conn:receiveheaders()
 end
 
 -- Reads the body the headers announce: chunked when a transfer coding other than identity is
--- named, else content-length bytes, else everything until the server closes.
+-- named, else content-length bytes, else everything until the server closes. A Content-Length
+-- that cannot be used fails the request ("invalid content-length"): taking it for "no length"
+-- would return whatever arrives before the close as if it were the whole body.
 function conn:receivebody(fields, sink, step)
   sink = sink or ltn12.sink.null()
   local coding = fields["transfer-encoding"]
-  local length = match(fields["content-length"] or "", "^%s*(%d+)%s*$")
+  local announced = fields["content-length"]
   local src
   if coding and lower(coding) ~= "identity" then
     src = chunked_source(self.c, fields)
-  elseif length and #length <= 15 then
-    src = length_source(self.c, tonumber(length))
+  elseif announced then
+    src = length_source(self.c, self.try(content_length(announced), "invalid content-length"))
   else
     src = closed_source(self.c)
   end

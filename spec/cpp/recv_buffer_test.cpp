@@ -2,9 +2,10 @@
 #include "socket/recv_buffer.hpp"
 
 #include <catch2/catch.hpp>
-
 #include <cstring>
+#include <limits>
 #include <string>
+#include <vector>
 
 using uvs::socket::BufferPool;
 using uvs::socket::RecvBuffer;
@@ -18,7 +19,9 @@ void put(BufferPool& pool, RecvBuffer& buf, const std::string& s) {
   std::memcpy(at, s.data(), s.size());
   buf.commit(s.size());
 }
-std::string contents(const RecvBuffer& buf) { return std::string(buf.data(), buf.size()); }
+std::string contents(const RecvBuffer& buf) {
+  return std::string(buf.data(), buf.size());
+}
 }  // namespace
 
 TEST_CASE("an empty buffer holds no storage", "[recv_buffer]") {
@@ -87,4 +90,36 @@ TEST_CASE("blocks beyond the largest class are not cached", "[recv_buffer]") {
   CHECK(cap >= (3u << 20));
   pool.give(block, cap);
   CHECK(pool.cached_bytes() == 0);
+}
+
+// receive(n) with n at or above 2^63 asks the pool for that many bytes; doubling the block size
+// past the top bit of size_t used to wrap to 0 and loop for ever.
+TEST_CASE("a size that cannot be allocated fails at once", "[recv_buffer]") {
+  BufferPool pool;
+  const size_t max = std::numeric_limits<size_t>::max();
+  for (size_t want : {BufferPool::kMaxBlock, BufferPool::kMaxBlock + 1, size_t{1} << 63,
+                      (size_t{1} << 63) + 4096, max / 4 * 3, max - 1, max}) {
+    size_t cap = 12345;
+    CHECK(pool.take(want, &cap) == nullptr);
+    CHECK(cap == 12345);  // untouched on failure
+  }
+  CHECK(pool.cached_bytes() == 0);
+}
+
+TEST_CASE("a huge prepare fails and leaves the buffered bytes alone", "[recv_buffer]") {
+  BufferPool pool;
+  RecvBuffer buf;
+  put(pool, buf, "unread");
+  const size_t cap = buf.capacity();
+  const size_t max = std::numeric_limits<size_t>::max();
+  for (size_t want : {BufferPool::kMaxBlock, BufferPool::kMaxBlock + 1, max - 3, max}) {
+    size_t room = 0;
+    // max - 3 plus the 6 buffered bytes wraps around to 2: it must not be served as 2 bytes.
+    CHECK(buf.prepare(pool, want, &room) == nullptr);
+    CHECK(buf.capacity() == cap);
+    CHECK(contents(buf) == "unread");
+  }
+  put(pool, buf, "!");  // still usable
+  CHECK(contents(buf) == "unread!");
+  buf.release(pool);
 }

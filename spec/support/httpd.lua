@@ -24,6 +24,8 @@
 --   /fold                        folded and repeated header fields
 --   /status [code]               an empty answer with that code
 --   /nolength                    a body delimited by the close of the connection
+--   /length [v, also, body]      "Content-Length: v" (any text; a second such field with
+--                                `also`), then `body` (default "0123456789") and the close
 local socket = require("socket")
 local async = socket.async
 
@@ -197,6 +199,15 @@ end
 handlers["/nolength"] = function(c, req)
   c:send("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
   if req.method ~= "HEAD" then c:send(("z"):rep(50000)) end
+end
+
+handlers["/length"] = function(c, req)
+  local out = { "HTTP/1.1 200 OK\r\nConnection: close\r\n" }
+  out[#out + 1] = "Content-Length: " .. (req.args.v or "") .. "\r\n"
+  if req.args.also then out[#out + 1] = "Content-Length: " .. req.args.also .. "\r\n" end
+  out[#out + 1] = "\r\n"
+  if req.method ~= "HEAD" then out[#out + 1] = req.args.body or "0123456789" end
+  c:send(table.concat(out))
 end
 
 local function serve(c)

@@ -128,7 +128,8 @@ class Runtime {
   [[nodiscard]] uint64_t idle_ns() const { return idle_ns_; }
   void reset_lag() { max_lag_ = 0; }
   void set_watchdog(double seconds) {
-    watchdog_ns_ = seconds > 0 ? static_cast<uint64_t>(seconds * 1e9) : 0;
+    // Beyond about 584 years of nanoseconds uint64_t overflows: that is "never" anyway.
+    watchdog_ns_ = !(seconds > 0) ? 0 : seconds >= 1.8e10 ? UINT64_MAX : static_cast<uint64_t>(seconds * 1e9);
   }
   [[nodiscard]] double watchdog() const { return static_cast<double>(watchdog_ns_) * 1e-9; }
   // The error handler set by async.onerror (LUA_NOREF for the default report on stderr).

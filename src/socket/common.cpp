@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 
 #include "socket/address.hpp"
@@ -69,7 +70,7 @@ int common_getfd(lua_State* L, Socket* s) {
 }
 
 int common_setfd(lua_State* L, Socket* s) {
-  const auto fd = static_cast<int>(luaL_checknumber(L, 2));
+  const int fd = lua::number_to_int(luaL_checknumber(L, 2), -1);
   // A closed object never gets a descriptor again.
   luaL_argcheck(L, !s->closed || fd < 0, 2, "the object is closed");
   if (s->closed) return 0;
@@ -117,8 +118,11 @@ int common_getstats(lua_State* L, Socket* s) {
 }
 
 int common_setstats(lua_State* L, Socket* s) {
-  s->received = static_cast<double>(static_cast<long long>(luaL_optnumber(L, 2, s->received)));
-  s->sent = static_cast<double>(static_cast<long long>(luaL_optnumber(L, 3, s->sent)));
+  // Whole byte counts; truncated in floating point, since no integer type holds every number.
+  const lua_Number received = luaL_optnumber(L, 2, s->received);
+  const lua_Number sent = luaL_optnumber(L, 3, s->sent);
+  s->received = std::isnan(received) ? 0 : std::trunc(received);
+  s->sent = std::isnan(sent) ? 0 : std::trunc(sent);
   if (lua_isnumber(L, 4)) s->birthday = Runtime::now() - lua_tonumber(L, 4);
   return push_ok(L);
 }

@@ -21,11 +21,15 @@ int socket_gettime(lua_State* L) {
   return 1;
 }
 
-// socket.skip(n, ...) -> the arguments after the first n.
+// socket.skip(n, ...) -> the arguments after the first n (nothing when there are n or fewer).
+// The count is compared as a lua_Integer, never narrowed to int: a count that wrapped, or a
+// negative one, would make the function return stack slots below its arguments. A negative
+// count is an argument error.
 int socket_skip(lua_State* L) {
-  const auto n = static_cast<int>(luaL_checkinteger(L, 1));
-  const int ret = lua_gettop(L) - n - 1;
-  return ret < 0 ? 0 : ret;
+  const lua_Integer n = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, n >= 0, 1, "non-negative count expected");
+  const lua_Integer rest = lua_gettop(L) - 1;
+  return n >= rest ? 0 : static_cast<int>(rest - n);
 }
 
 // The private metatable that marks errors raised by try() (upvalue of try and protect).

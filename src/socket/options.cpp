@@ -54,7 +54,7 @@ int get_bool(lua_State* L, Socket* s, int level, int name) {
 }
 
 int set_int(lua_State* L, Socket* s, int level, int name) {
-  const int v = static_cast<int>(lua_tonumber(L, 3));
+  const int v = lua::number_to_int(luaL_checknumber(L, 3));
   return set_raw(L, s, level, name, &v, sizeof v);
 }
 
@@ -105,7 +105,7 @@ int set_linger(lua_State* L, Socket* s) {
   li.l_onoff = lua_toboolean(L, -1);
   lua_getfield(L, 3, "timeout");
   if (!lua_isnumber(L, -1)) luaL_argerror(L, 3, "number 'timeout' field expected");
-  li.l_linger = static_cast<int>(lua_tonumber(L, -1));
+  li.l_linger = lua::number_to_int(lua_tonumber(L, -1));
   lua_pop(L, 2);
   return set_raw(L, s, SOL_SOCKET, SO_LINGER, &li, sizeof li);
 }
@@ -200,7 +200,8 @@ int set_membership6(lua_State* L, Socket* s, int name) {
   lua_getfield(L, 3, "interface");
   if (!lua_isnil(L, -1)) {
     if (!lua_isnumber(L, -1)) luaL_argerror(L, 3, "number 'interface' field expected");
-    val.ipv6mr_interface = static_cast<unsigned>(lua_tonumber(L, -1));
+    const int index = lua::number_to_int(lua_tonumber(L, -1));
+    val.ipv6mr_interface = index < 0 ? 0 : static_cast<unsigned>(index);
   }
   lua_pop(L, 2);
   return set_raw(L, s, IPPROTO_IPV6, name, &val, sizeof val);

@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 
 namespace uvs::socket {
 
@@ -37,6 +38,9 @@ char* BufferPool::take(size_t min_size, size_t* cap) {
     }
   } else {
     // Beyond the largest class: round up to a power of two so that growth stays geometric.
+    // Beyond kMaxBlock no allocation can succeed, and doubling past the top bit of size_t
+    // would wrap to 0 and never end.
+    if (min_size > kMaxBlock) return nullptr;
     while (size < min_size) size <<= 1;
   }
   char* block = static_cast<char*>(std::malloc(size));  // freed in give() or ~BufferPool()
@@ -63,6 +67,8 @@ char* RecvBuffer::prepare(BufferPool& pool, size_t want, size_t* room) {
       // Enough room once the unread bytes move to the front.
       std::memmove(data_, data_ + first_, used);
     } else {
+      // used + want must not wrap around to a small size that take() would gladly give.
+      if (want > std::numeric_limits<size_t>::max() - used) return nullptr;
       size_t cap = 0;
       char* block = pool.take(used + want, &cap);
       if (!block) return nullptr;

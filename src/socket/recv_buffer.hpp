@@ -19,10 +19,13 @@ namespace uvs::socket {
 class BufferPool {
  public:
   static constexpr size_t kMinBlock = 256;
-  static constexpr int kClasses = 13;                   // 256 bytes .. 1 MiB
+  static constexpr int kClasses = 13;                  // 256 bytes .. 1 MiB
   static constexpr size_t kMaxCachedBytes = 2u << 20;  // bytes kept in free lists in total
   static constexpr size_t kMaxCachedBlocks = 64;       // blocks kept per size class
-  static constexpr size_t kReadChunk = 8192;            // room offered to a plain recv()
+  static constexpr size_t kReadChunk = 8192;           // room offered to a plain recv()
+  // The largest block take() can round up to: the largest power of two no object may exceed
+  // (PTRDIFF_MAX), 2^62 on 64-bit machines. A larger size is refused without asking malloc.
+  static constexpr size_t kMaxBlock = (~size_t{0} >> 2) + 1;
 
   BufferPool() = default;
   BufferPool(const BufferPool&) = delete;
@@ -30,7 +33,7 @@ class BufferPool {
   ~BufferPool();
 
   // Returns a block of at least `min_size` bytes; its real capacity is stored in `*cap`.
-  // Returns nullptr when memory is exhausted.
+  // Returns nullptr when memory is exhausted or `min_size` exceeds kMaxBlock.
   [[nodiscard]] char* take(size_t min_size, size_t* cap);
   // Gives back a block obtained from take() with the capacity take() reported.
   void give(char* block, size_t cap);
@@ -56,7 +59,8 @@ class RecvBuffer {
   [[nodiscard]] size_t capacity() const { return cap_; }
 
   // Makes room for at least `want` (> 0) more bytes and returns where to write them; the room
-  // available, possibly more than `want`, goes to `*room`. Returns nullptr when out of memory.
+  // available, possibly more than `want`, goes to `*room`. Returns nullptr when out of memory
+  // (a size that cannot be allocated included); the buffer is then unchanged.
   [[nodiscard]] char* prepare(BufferPool& pool, size_t want, size_t* room);
   // Records that `n` bytes were written at the pointer prepare() returned.
   void commit(size_t n) { last_ += n; }

@@ -235,7 +235,9 @@ bool receive_pattern(lua_State* L, Pattern* p) {
     luaL_argcheck(L, n >= 0, 2, "invalid receive pattern");
     luaL_argcheck(L, maxsize == 0 || n <= static_cast<lua_Number>(maxsize), 2,
                   "count larger than maxsize");
-    const auto wanted = static_cast<size_t>(n);
+    // Beyond 2^62 no receive could ever complete; such counts read as that limit (the buffer
+    // then fails to grow past what memory allows, reporting the data received).
+    const auto wanted = static_cast<size_t>(lua::number_to_ll(n));
     // A prefix at least as long as the count is the answer, untouched (LuaSocket does this).
     if (plen != 0 && wanted <= plen) {
       lua_pushvalue(L, 3);
@@ -276,8 +278,8 @@ void send_range(lua_State* L, size_t* first, size_t* count) {
   lua_Integer i = 1;
   lua_Integer j = len;
   if (lua_gettop(L) > 2) {
-    i = static_cast<lua_Integer>(luaL_optnumber(L, 3, 1));
-    j = static_cast<lua_Integer>(luaL_optnumber(L, 4, -1));
+    i = static_cast<lua_Integer>(lua::number_to_ll(luaL_optnumber(L, 3, 1), 1));
+    j = static_cast<lua_Integer>(lua::number_to_ll(luaL_optnumber(L, 4, -1), -1));
     if (i < 0) i = len + i + 1;
     if (j < 0) j = len + j + 1;
     if (i < 1) i = 1;

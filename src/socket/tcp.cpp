@@ -43,7 +43,7 @@ int tcp_bind(lua_State* L) {
 int tcp_listen(lua_State* L) {
   Socket* s = check_socket(L, 1, kTcpMaster, kMaster);
   // LuaSocket defaults to 32, which drops connections under a burst; SOMAXCONN does not.
-  const auto backlog = static_cast<int>(luaL_optnumber(L, 2, SOMAXCONN));
+  const int backlog = lua::number_to_int(luaL_optnumber(L, 2, SOMAXCONN), SOMAXCONN);
   if (s->closed) return push_error(L, kIoClosed);
   if (::listen(s->fd, backlog) < 0) {
     lua_pushnil(L);

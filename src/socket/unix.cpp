@@ -157,7 +157,7 @@ int us_bind(lua_State* L) { return do_bind(L, stream_master(L)); }
 int us_connect(lua_State* L) { return do_connect(L, stream_master(L), kStreamClient); }
 int us_listen(lua_State* L) {
   Socket* s = stream_master(L);
-  const auto backlog = static_cast<int>(luaL_optnumber(L, 2, SOMAXCONN));
+  const int backlog = lua::number_to_int(luaL_optnumber(L, 2, SOMAXCONN), SOMAXCONN);
   if (s->closed) return push_error(L, kIoClosed);
   if (::listen(s->fd, backlog) < 0) return push_error(L, errno);
   set_class(L, 1, kStreamServer);
