@@ -54,6 +54,11 @@ end
 
 describe("async.serve out of descriptors", function()
   it("pauses accepting without spinning and serves again when descriptors free", function()
+    -- UBSan's vptr check tests memory with a pipe, so in a process with no descriptor left it
+    -- reports every virtual call as a bad one: the sanitizer build cannot run out of them.
+    if os.getenv("LD_PRELOAD") then
+      return pending("the sanitizer runtime needs a free descriptor for its checks")
+    end
     local p, port, file, log = start()
     local a = assert(socket.connect("127.0.0.1", port))
     a:settimeout(5)

@@ -32,6 +32,11 @@ end)
 
 describe("regression 350", function()
   it("a client that ends lets the accept loop go on before the back-off is over", function()
+    -- UBSan's vptr check tests memory with a pipe, so in a process with no descriptor left it
+    -- reports every virtual call as a bad one: the sanitizer build cannot run out of them.
+    if os.getenv("LD_PRELOAD") then
+      return pending("the sanitizer runtime needs a free descriptor for its checks")
+    end
     local file = os.tmpname()
     local f = assert(io.open(file, "w"))
     f:write('local socket = require("socket")\n', SERVER)
