@@ -520,10 +520,13 @@ local function tls_wrap(sock, host, params)
   if not ok or type(tls) ~= "table" or type(tls.wrap) ~= "function" then
     return nil, "wss not available: TLS not available (no socket.tls)"
   end
-  local p = {}
-  for k, v in pairs(params or {}) do p[k] = v end
-  p.mode = p.mode or "client"
-  p.server_name = p.server_name or host
+  local p = params
+  if p == nil or type(p) == "table" then
+    p = {}
+    for k, v in pairs(params or {}) do p[k] = v end
+    p.mode = p.mode or "client"
+    p.servername = p.servername or host
+  end
   local conn, err = tls.wrap(sock, p)
   if not conn then return nil, err end
   if conn.dohandshake then

@@ -820,6 +820,11 @@ local function tls_wrapper(params)
   if not ok or type(tls) ~= "table" or type(tls.wrap) ~= "function" then
     error("TLS not available", 3)
   end
+  if type(params) == "table" and params.mode == nil then
+    local p = { mode = "server" }
+    for k, v in pairs(params) do p[k] = v end
+    params = p
+  end
   return function(sock)
     local conn, err = tls.wrap(sock, params)
     if not conn then return nil, err end
