@@ -3,7 +3,10 @@
 # by callgrind (instruction counts repeat from run to run whatever else the machine does, unlike
 # times). docs/performance.md quotes its figures for changes on the hot path.
 #
-#   bench/callgrind.sh [--build DIR] [--conns N] [--seconds S] [--server FILE] [--keep]
+#   bench/callgrind.sh [--build DIR] [--conns N] [--seconds S] [--server FILE] [--wrk] [--keep]
+#
+# --wrk drives an HTTP server with wrk (keep-alive GET /) instead of the echo load generator,
+# e.g. `bench/callgrind.sh --wrk --conns 10 --server bench/servers/uvsocket/http_server.lua`.
 #
 # One server process runs under callgrind. A first load run warms it up (pool, collector,
 # caches); then two measured runs of S and 2S seconds, each preceded by zeroing the counters and
@@ -17,6 +20,7 @@ conns=100
 secs=4
 server="$root/bench/servers/uvsocket/echo.lua"
 keep=0
+wrk=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) build=$2; shift ;;
@@ -24,7 +28,8 @@ while [ $# -gt 0 ]; do
     --seconds) secs=$2; shift ;;
     --server) server=$2; shift ;;
     --keep) keep=1 ;;
-    *) echo "usage: $0 [--build DIR] [--conns N] [--seconds S] [--server FILE] [--keep]" >&2
+    --wrk) wrk=1 ;;
+    *) echo "usage: $0 [--build DIR] [--conns N] [--seconds S] [--server FILE] [--wrk] [--keep]" >&2
        exit 2 ;;
   esac
   shift
@@ -40,8 +45,19 @@ valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.%p" lua5.4 "$server" "$p
   2>"$tmp/valgrind.log" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; if [ "$keep" = 1 ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi' EXIT
+# load SECONDS: one run of the client; prints "requests=N".
+load() {
+  if [ "$wrk" = 1 ]; then
+    wrk -t1 -c "$conns" -d "${1}s" "http://127.0.0.1:$port/" 2>/dev/null |
+      sed -n 's/^ *\([0-9]*\) requests in.*/ requests=\1 /p'
+  else
+    "$loadgen" -m echo -p "$port" -c "$conns" -d "$1" -w 0 -C 60 2>/dev/null
+  fi
+}
 i=0
-until "$loadgen" -m echo -p "$port" -c 1 -d 0.2 -w 0 >/dev/null 2>&1; do
+until if [ "$wrk" = 1 ]; then wrk -t1 -c1 -d1s "http://127.0.0.1:$port/" 2>/dev/null |
+        grep -q "requests in"; else
+        "$loadgen" -m echo -p "$port" -c 1 -d 0.2 -w 0 >/dev/null 2>&1; fi; do
   i=$((i + 1))
   [ $i -lt 100 ] || { echo "callgrind.sh: the server did not start" >&2; exit 1; }
   sleep 0.2
@@ -52,7 +68,7 @@ total_ir() { sed -n 's/^summary: *\([0-9]*\).*/\1/p;s/^totals: *\([0-9]*\).*/\1/
 
 run() {  # run SECONDS -> "requests instructions"
   callgrind_control -z "$pid" >/dev/null 2>&1
-  out=$("$loadgen" -m echo -p "$port" -c "$conns" -d "$1" -w 0 -C 60 2>/dev/null)
+  out=$(load "$1")
   rm -f "$tmp"/cg."$pid".*
   callgrind_control -d "$pid" >/dev/null 2>&1
   f=$(ls "$tmp"/cg."$pid".* | tail -n 1)
@@ -60,7 +76,7 @@ run() {  # run SECONDS -> "requests instructions"
   echo "$((req + conns)) $(total_ir "$f")"
 }
 
-"$loadgen" -m echo -p "$port" -c "$conns" -d "$secs" -w 0 -C 60 >/dev/null 2>&1
+load "$secs" >/dev/null 2>&1
 set -- $(run "$secs")
 r1=$1 i1=$2
 set -- $(run $((secs * 2)))

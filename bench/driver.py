@@ -33,16 +33,35 @@ import time
 # ------------------------------------------------------------------------------------------------
 # Configuration
 
-SERVER_ORDER = ["c", "uvsocket", "uvsocket-base", "uvsocket-gen", "luv", "cqueues"]
-DEFAULT_SERVERS = ["c", "uvsocket", "luv", "cqueues"]
+SERVER_ORDER = ["c", "uvsocket", "uvsocket-base", "uvsocket-gen", "uvsocket-httpd", "luv",
+                "cqueues", "openresty", "python-ws"]
+DEFAULT_SERVERS = ["c", "uvsocket", "uvsocket-httpd", "luv", "cqueues", "openresty",
+                   "python-ws"]
 LABELS = {
     "c": "C libuv",
     "uvsocket": "uvsocket",
     "uvsocket-base": "uvsocket (before)",
     "uvsocket-gen": "uvsocket (gen. GC)",
+    "uvsocket-httpd": "uvsocket http.server",
     "luv": "luv",
     "cqueues": "cqueues",
+    "openresty": "OpenResty (1 worker)",
+    "python-ws": "python3-websockets",
 }
+# Servers that take part in some scenario groups only (the others take part in every group but
+# "ws", which has a server of its own only for C, uvsocket and python3-websockets).
+ONLY = {"uvsocket-httpd": {"http"}, "openresty": {"http"}, "python-ws": {"ws"}}
+WS_SERVERS = {"c", "uvsocket", "python-ws"}
+OPENRESTY_MODULE = "/usr/lib/nginx/modules/ngx_http_lua_module.so"
+
+
+def supports(server, group):
+    """Whether `server` has a program for the scenarios of `group`."""
+    if server in ONLY:
+        return group in ONLY[server]
+    if group == "ws":
+        return server in WS_SERVERS
+    return True
 
 # Scenario groups, in report order. Each scenario: name, group, server program, mode.
 SCENARIOS = [
@@ -56,6 +75,7 @@ SCENARIOS = [
     ("bulk-all", "bulk", "all", {"conns": 1}),
     ("http-100", "http", "http", {"conns": 100}),
     ("http-1000", "http", "http", {"conns": 1000}),
+    ("ws-1000", "ws", "ws", {"conns": 1000}),
     ("accept", "accept", "echo", {"conns": 32}),
     ("stall-200m", "stall", "stall", {"conns": 1}),
     ("timers", "timers", "timers", {"tasks": 1000}),
@@ -103,8 +123,19 @@ class Env:
         for k in ("LUA_INIT", "LUA_INIT_5_4"):
             env.pop(k, None)
         if server == "c":
-            cmode = {"echo": "echo", "block": "block", "all": "block", "http": "http"}[mode]
+            cmode = {"echo": "echo", "block": "block", "all": "block", "http": "http",
+                     "ws": "ws"}[mode]
             return [os.path.join(self.bin, "uvserver"), cmode, str(port)], env
+        if server == "openresty":
+            return self.openresty_command(port), env
+        if server == "python-ws":
+            return ["/usr/bin/python3", os.path.join(self.servers, "python", "ws_echo.py"),
+                    str(port)], env
+        if server == "uvsocket-httpd":
+            env["LUA_PATH"] = self.lua_path
+            env["LUA_CPATH"] = self.lua_cpath
+            return ["lua5.4", os.path.join(self.servers, "uvsocket", "http_server.lua"),
+                    str(port)], env
         impl = "uvsocket" if server.startswith("uvsocket") else server
         if impl == "uvsocket":
             base = server == "uvsocket-base"
@@ -113,7 +144,7 @@ class Env:
         if server == "uvsocket-gen":
             env["LUA_INIT_5_4"] = 'collectgarbage("generational")'
         script = {"echo": "echo.lua", "block": "bulk.lua", "all": "bulk.lua", "http": "http.lua",
-                  "stall": "bulk.lua"}
+                  "stall": "bulk.lua", "ws": "ws_echo.lua"}
         cmd = ["lua5.4", os.path.join(self.servers, impl, script[mode]), str(port)]
         if mode in ("block", "all"):
             cmd.append(mode)
@@ -126,6 +157,38 @@ class Env:
 
     def stall_file(self, server, port):
         return os.path.join(self.logs, f"stall-{server}-{port}.txt")
+
+    def openresty_command(self, port):
+        """nginx with the Lua module, one worker, no master: a "hello" from content_by_lua."""
+        d = os.path.join(self.logs, f"openresty-{port}")
+        os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
+        user = "user root root;\n" if os.geteuid() == 0 else ""
+        conf = f"""{user}load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module {OPENRESTY_MODULE};
+daemon off;
+master_process off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 20000; }}
+worker_rlimit_nofile 20000;
+http {{
+  access_log off;
+  client_body_temp_path {d}/tmp;
+  keepalive_requests 1000000;
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location / {{
+      default_type text/plain;
+      content_by_lua_block {{ ngx.print("Hello, World!") }}
+    }}
+  }}
+}}
+"""
+        path = os.path.join(d, "nginx.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        return ["nginx", "-p", d, "-e", os.path.join(d, "error.log"), "-c", path]
 
     def timers_command(self, server, tasks, rounds):
         env = dict(os.environ)
@@ -339,6 +402,9 @@ class Runner:
         if group == "echo":
             lg += ["-m", "echo", "-s", str(LINE_SIZE), "-w", str(p["warmup"]),
                    "-d", str(p["duration"])]
+        elif group == "ws":
+            lg += ["-m", "ws", "-s", str(LINE_SIZE), "-w", str(p["warmup"]),
+                   "-d", str(p["duration"])]
         elif group == "hold":
             size = 0 if params.get("silent") else LINE_SIZE
             lg += ["-m", "hold", "-s", str(size), "-d", str(p["hold"])]
@@ -359,7 +425,7 @@ class Runner:
             raise RuntimeError(f"loadgen failed (rc={rc}): {err.strip()[-300:]}")
         r = parse_kv(lines[-1])
         res = {"raw": r}
-        if group == "echo":
+        if group in ("echo", "ws"):
             res.update(value=r["rps"], requests=r["requests"], p50=r["p50_ms"], p99=r["p99_ms"],
                        p999=r["p999_ms"], served=r["served"], established=r["established"],
                        conns=r["conns"])
@@ -543,6 +609,8 @@ class Report:
         rows.append("|" + "---|" * (head.count("|") - 1))
         for sc in self.scenarios_of(group):
             for sv in self.servers:
+                if not supports(sv, group):
+                    continue
                 rs = self.runs(sc, sv)
                 if not rs:
                     rows.append(f"| {sc} | {LABELS[sv]} | failed | | | | | | | | | | |")
@@ -693,6 +761,26 @@ class Report:
             c = ratio_median(self.records, sc, sv, None, ref="luv", per_value=per_cpu)
             rows.append(f"| {sc}: requests per server CPU-second ≥ luv | {fmt(c, 2)}× luv | "
                         f"{verdict(c >= 1.0 if c is not None else None)} |")
+        for sc in self.scenarios_of("http"):
+            if not self.runs(sc, "uvsocket-httpd") or not self.runs(sc, "openresty"):
+                continue
+            r = ratio_median(self.records, sc, "uvsocket-httpd", "value", ref="openresty")
+            rows.append(f"| {sc}: socket.http.server requests/s ≥ OpenResty (1 worker) | "
+                        f"{fmt(r, 2)}× OpenResty | "
+                        f"{verdict(r >= 1.0 if r is not None else None)} |")
+            c = ratio_median(self.records, sc, "uvsocket-httpd", None, ref="openresty",
+                             per_value=per_cpu)
+            rows.append(f"| {sc}: socket.http.server requests per server CPU-second ≥ "
+                        f"OpenResty | {fmt(c, 2)}× OpenResty | "
+                        f"{verdict(c >= 1.0 if c is not None else None)} |")
+        if have("ws-1000") and self.runs("ws-1000", "python-ws"):
+            r = ratio_median(self.records, "ws-1000", sv, "value", ref="python-ws")
+            rows.append(f"| ws-1000: messages/s ≥ python3-websockets | {fmt(r, 2)}× | "
+                        f"{verdict(r >= 1.0 if r is not None else None)} |")
+        if have("ws-1000"):
+            r = ratio_median(self.records, "ws-1000", sv, "value")
+            rows.append(f"| ws-1000: messages/s vs the C libuv WebSocket echo (no target) | "
+                        f"{fmt(r, 2)}× C | measured |")
         if have("hold-10000"):
             b = self.mfield("hold-10000", sv, "value")
             rows.append(f"| RSS per idle connection ≤ 2 KiB, task included | {fmt(b)} bytes | "
@@ -735,6 +823,9 @@ class Report:
         if self.scenarios_of("http"):
             results += ["### HTTP/1.1 keep-alive hello (wrk -t1)", "",
                         self.table_throughput("http", "requests/s", "request"), ""]
+        if self.scenarios_of("ws"):
+            results += ["### WebSocket echo (loadgen -m ws: 64-byte text messages, closed loop)",
+                        "", self.table_throughput("ws", "messages/s", "message"), ""]
         if self.scenarios_of("accept"):
             results += ["### Accept rate (loadgen -m accept: connect, one line, close; "
                         "32 at a time)", "",
@@ -969,6 +1060,15 @@ def main():
     if "c" not in servers:
         servers.insert(0, "c")
     servers = [s for s in SERVER_ORDER if s in servers]
+    if "openresty" in servers and not (shutil.which("nginx") and
+                                       os.path.exists(OPENRESTY_MODULE)):
+        print("bench: OpenResty left out: nginx or libnginx-mod-http-lua is not installed",
+              file=sys.stderr)
+        servers.remove("openresty")
+    if "python-ws" in servers and subprocess.run(
+            ["/usr/bin/python3", "-c", "import websockets"], capture_output=True).returncode:
+        print("bench: python3-websockets left out: not installed", file=sys.stderr)
+        servers.remove("python-ws")
     if args.scenarios == "all":
         scenarios = list(SCENARIOS)
     else:
@@ -1005,12 +1105,14 @@ def main():
     t0 = time.monotonic()
     results_path = args.results or os.path.join(
         env.logs, "results-" + datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + ".jsonl")
-    total = len(scenarios) * prof["reps"] * len(servers)
+    total = prof["reps"] * sum(1 for sc in scenarios for sv in servers if supports(sv, sc[1]))
     done = 0
     for scenario in scenarios:
         for rep in range(prof["reps"]):
             order = servers[rep % len(servers):] + servers[:rep % len(servers)]
             for server in order:
+                if not supports(server, scenario[1]):
+                    continue
                 done += 1
                 rec = runner.run(scenario, server, rep)
                 if rec is None:
@@ -1032,7 +1134,7 @@ def main():
 
 def summary(rec):
     g = rec["group"]
-    if g in ("echo", "http"):
+    if g in ("echo", "http", "ws"):
         s = f"{rec['value']:,.0f} req/s  p99 {rec.get('p99') or 0:.2f} ms"
     elif g == "accept":
         s = f"{rec['value']:,.0f} conn/s  p99 {rec.get('p99') or 0:.2f} ms"

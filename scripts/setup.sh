@@ -6,7 +6,7 @@ PKGS="build-essential cmake pkg-config lua5.4 liblua5.4-dev libuv1-dev catch2 lu
       clang libclang-rt-14-dev
       iproute2 procps psmisc
       luarocks libssl-dev pandoc lua-check
-      nginx python3-pyftpdlib python3-aiosmtpd"
+      nginx python3-pyftpdlib python3-aiosmtpd python3-websockets wrk"
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 missing=""

@@ -104,6 +104,34 @@ describe("the reference documents", function()
     end
   end)
 
+  -- The server and websocket modules: their functions and the methods of their objects (names
+  -- starting with "_" are internal).
+  local function check_classes(file, mod, classes)
+    local documented = headings(file)
+    local internal = { _ = true }
+    for name, v in pairs(mod) do
+      if type(v) == "function" and not name:match("^_") then
+        assert.is_true(documented[name] == true, name .. " is not in " .. file)
+      end
+    end
+    for _, class in ipairs(classes) do
+      for name, v in pairs(mod[class]) do
+        if type(v) == "function" and not name:match("^_") and not internal[name] then
+          assert.is_true(documented[name] == true, class .. ":" .. name .. " is not in " .. file)
+        end
+      end
+    end
+  end
+
+  it("every function and method of socket.http.server in http-server.md", function()
+    check_classes("reference/http-server.md", require("socket.http.server"),
+      { "Request", "Response", "Server" })
+  end)
+
+  it("every function and method of socket.websocket in websocket.md", function()
+    check_classes("reference/websocket.md", require("socket.websocket"), { "WebSocket" })
+  end)
+
   for _, mod in ipairs({ "http", "ftp", "smtp", "tp" }) do
     it("every function of socket." .. mod .. " in " .. mod .. ".md", function()
       check_namespace(require("socket." .. mod), "reference/" .. mod .. ".md")

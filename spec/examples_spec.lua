@@ -142,6 +142,20 @@ describe("examples", function()
     assert.matches("21 requests in [01]%.%d+ s", out)
   end)
 
+  it("json_api_server.lua answers a JSON API over one kept-alive connection", function()
+    local ok, out = run(lua .. " " .. example("json_api_server.lua") .. " --check")
+    assert.is_true(ok, out)
+    assert.matches('GET\t/notes\t200\t%[{"id":2,"text":"write docs"}%]', out)
+    assert.matches("GET\t/notes/7\t404", out)
+    assert.matches("5 requests over 1 connection: 1 connection open", out)
+  end)
+
+  it("websocket_chat.lua relays every message to every other WebSocket client", function()
+    local ok, out = run(lua .. " " .. example("websocket_chat.lua") .. " --check 20")
+    assert.is_true(ok, out)
+    assert.matches("20/20 clients heard every other client", out)
+  end)
+
   it("covers every file in examples/", function()
     local p = assert(io.popen("ls \"${UVSOCKET_SOURCE_DIR:-.}\"/examples"))
     for name in p:lines() do

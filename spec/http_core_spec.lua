@@ -34,6 +34,24 @@ describe("socket.http.core", function()
       }, head)
     end)
 
+    it("gives the fields as a map of lower-case names with the \"map\" form", function()
+      local p = core.parser("request", nil, "map")
+      local head = p:feed("GET / HTTP/1.1\r\nHost: h\r\nAccept: a\r\nX-Y: 1\r\naccept: b\r\n"
+        .. "Cookie: c=1\r\nCOOKIE: d=2\r\nX-Empty:\r\n\r\n")
+      assert.are.same({ host = "h", accept = "a, b", ["x-y"] = "1", cookie = "c=1; d=2",
+        ["x-empty"] = "" }, head.headers)
+      assert.are.equal("1.1", head.version)
+      p:reset()
+      head = p:feed("GET / HTTP/1.0\r\n\r\n")
+      assert.are.same({}, head.headers)
+      assert.are.equal("1.0", head.version)
+      local r = core.parser("response", nil, "map")
+      head = r:feed("HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\n")
+      assert.are.equal("a=1, b=2", head.headers["set-cookie"])
+      assert.error_matches(function() core.parser("request", nil, "tree") end,
+        "bad argument #3")
+    end)
+
     it("returns nil while it needs more, whatever the pieces", function()
       for _, step in ipairs({ 1, 2, 7, 50 }) do
         local p = core.parser("request")

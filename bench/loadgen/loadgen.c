@@ -49,8 +49,8 @@
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
-enum mode { M_ECHO, M_HOLD, M_BULK, M_ACCEPT };
-static const char *const kModeNames[] = {"echo", "hold", "bulk", "accept"};
+enum mode { M_ECHO, M_HOLD, M_BULK, M_ACCEPT, M_WS };
+static const char *const kModeNames[] = {"echo", "hold", "bulk", "accept", "ws"};
 
 enum state {
   ST_IDLE,       /* no descriptor */
@@ -62,6 +62,7 @@ enum state {
   ST_STREAM,     /* bulk: sending and receiving */
   ST_DRAIN,      /* bulk transfer: all sent, write side shut, reading until EOF */
   ST_DEAD,       /* failed or closed by the server */
+  ST_HANDSHAKE,  /* ws: the upgrade request sent, waiting for the 101 head */
 };
 
 enum phase { P_CONNECT, P_VERIFY, P_SETTLE, P_WARMUP, P_MEASURE, P_DONE };
@@ -118,6 +119,12 @@ static conn_t *conns;
 static int ep = -1;
 static struct sockaddr_in target;
 static char *request;          /* the echo request line: size bytes ending in '\n' */
+/* Bytes of a request and of its reply: the line both ways, or (ws) a masked text frame of
+ * `size` payload bytes out and the unmasked frame back. */
+static uint32_t req_len, rep_len;
+static const char kUpgrade[] =
+    "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 static char scratch[1 << 16];  /* receive buffer shared by all connections */
 static char pattern[1 << 16];  /* bulk payload */
 static int phase = P_CONNECT;
@@ -313,8 +320,8 @@ static void bulk_pump(conn_t *c);
 
 /* Writes what is left of the echo request; then waits for the reply. */
 static void send_request(conn_t *c) {
-  while (c->out < (uint32_t)cfg.size) {
-    ssize_t n = send(c->fd, request + c->out, (size_t)cfg.size - c->out, MSG_NOSIGNAL);
+  while (c->out < req_len) {
+    ssize_t n = send(c->fd, request + c->out, (size_t)req_len - c->out, MSG_NOSIGNAL);
     if (n > 0) {
       c->out += (uint32_t)n;
       continue;
@@ -357,6 +364,17 @@ static void on_connected(conn_t *c) {
   c->sent = c->recvd = 0;
   if (cfg.mode == M_ACCEPT) {
     start_request(c);
+  } else if (cfg.mode == M_WS) {
+    /* The upgrade request is short: one send. The 101 head is read in echo_readable. */
+    if (send(c->fd, kUpgrade, sizeof kUpgrade - 1, MSG_NOSIGNAL) !=
+        (ssize_t)(sizeof kUpgrade - 1)) {
+      io_errors++;
+      close_conn(c, ST_DEAD);
+      return;
+    }
+    c->in = 0;
+    c->state = ST_HANDSHAKE;
+    set_events(c, EPOLLIN);
   } else if (cfg.mode == M_BULK && phase != P_CONNECT) {
     c->state = ST_STREAM;
     bulk_pump(c);
@@ -376,6 +394,7 @@ static void on_reply(conn_t *c, uint64_t t) {
   }
   switch (cfg.mode) {
     case M_ECHO:
+    case M_WS:
       if (phase == P_DONE) {
         c->state = ST_READY;
       } else {
@@ -399,18 +418,31 @@ static void on_reply(conn_t *c, uint64_t t) {
 static void echo_readable(conn_t *c) {
   for (;;) {
     ssize_t n = recv(c->fd, scratch, sizeof scratch, 0);
+    if (n > 0 && c->state == ST_HANDSHAKE) {
+      /* The whole head comes in one read on loopback, and nothing follows it before the first
+       * request. */
+      if (n < 12 || memcmp(scratch, "HTTP/1.1 101", 12) != 0 ||
+          memcmp(scratch + n - 4, "\r\n\r\n", 4) != 0) {
+        bad_replies++;
+        close_conn(c, ST_DEAD);
+        return;
+      }
+      c->state = ST_READY;
+      if (phase == P_WARMUP || phase == P_MEASURE) start_request(c);
+      return;
+    }
     if (n > 0) {
       if (c->state != ST_RECV && c->state != ST_SEND) {
         bad_replies++; /* bytes nobody asked for */
         continue;
       }
       c->in += (uint32_t)n;
-      if (c->in > (uint32_t)cfg.size) {
+      if (c->in > rep_len) {
         bad_replies++;
         close_conn(c, ST_DEAD);
         return;
       }
-      if (c->in == (uint32_t)cfg.size) {
+      if (c->in == rep_len) {
         if (scratch[n - 1] != '\n') bad_replies++;
         on_reply(c, now_ns());
         return; /* level-triggered: anything more is reported again */
@@ -528,7 +560,7 @@ static void open_more(void) {
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: loadgen -m echo|hold|bulk|accept -p PORT [options]\n"
+          "usage: loadgen -m echo|hold|bulk|accept|ws -p PORT [options]\n"
           "  -H HOST     server IPv4 address (127.0.0.1)\n"
           "  -c N        connections (echo, hold, bulk) or concurrent slots (accept)\n"
           "  -s BYTES    request line size including the newline (64); hold -s 0: never send\n"
@@ -550,7 +582,7 @@ static void parse_args(int argc, char **argv) {
     switch (o) {
       case 'm': {
         int found = 0;
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < 5; i++) {
           if (strcmp(optarg, kModeNames[i]) == 0) cfg.mode = i, found = 1;
         }
         if (!found) usage();
@@ -614,6 +646,25 @@ int main(int argc, char **argv) {
   if (!request) die("malloc");
   for (int i = 0; i < cfg.size - 1; i++) request[i] = (char)('a' + i % 26);
   request[cfg.size - 1] = '\n';
+  req_len = rep_len = (uint32_t)cfg.size;
+  if (cfg.mode == M_WS) {
+    /* A masked text frame (one fixed key: the server unmasks whatever it is) whose payload is
+     * the echo line; the reply is the same payload in an unmasked frame. */
+    if (cfg.size > 125) {
+      fprintf(stderr, "loadgen: ws mode takes -s up to 125\n");
+      return 2;
+    }
+    char *frame = malloc((size_t)cfg.size + 6);
+    if (!frame) die("malloc");
+    static const unsigned char key[4] = {0x12, 0x34, 0x56, 0x78};
+    frame[0] = (char)0x81;
+    frame[1] = (char)(0x80 | cfg.size);
+    memcpy(frame + 2, key, 4);
+    for (int i = 0; i < cfg.size; i++) frame[6 + i] = (char)(request[i] ^ key[i % 4]);
+    request = frame;
+    req_len = (uint32_t)cfg.size + 6;
+    rep_len = (uint32_t)cfg.size + 2;
+  }
   for (size_t i = 0; i < sizeof pattern; i++) pattern[i] = (char)('A' + i % 61);
   conns = calloc((size_t)cfg.conns, sizeof *conns);
   if (!conns) die("calloc");
@@ -682,7 +733,7 @@ int main(int argc, char **argv) {
             for (int i = 0; i < cfg.conns; i++) {
               conn_t *c = &conns[i];
               if (c->state != ST_READY) continue;
-              if (cfg.mode == M_ECHO) {
+              if (cfg.mode == M_ECHO || cfg.mode == M_WS) {
                 start_request(c);
               } else {
                 c->state = ST_STREAM;
@@ -751,6 +802,7 @@ int main(int argc, char **argv) {
   if (cfg.mode != M_ACCEPT) printf(" connect_s=%.3f", connect_s);
   switch (cfg.mode) {
     case M_ECHO:
+    case M_WS:
       printf(" requests=%llu rps=%.1f served=%ld unserved=%ld noreply=%ld",
              (unsigned long long)requests_win, (double)requests_win / secs, served,
              established - served, noreply);
@@ -773,7 +825,7 @@ int main(int argc, char **argv) {
              (double)bytes_win / secs / 1e6, transfers_win);
       break;
   }
-  if (cfg.mode == M_ECHO || cfg.mode == M_ACCEPT) {
+  if (cfg.mode == M_ECHO || cfg.mode == M_WS || cfg.mode == M_ACCEPT) {
     printf(" p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f", quantile_ms(0.50),
            quantile_ms(0.99), quantile_ms(0.999), quantile_ms(1.0));
   }

@@ -4,6 +4,8 @@
  *   uvserver echo  PORT [HOST]   line echo: every complete line goes back as it came
  *   uvserver block PORT [HOST]   byte echo for the bulk scenarios; half-closes after EOF
  *   uvserver http  PORT [HOST]   HTTP/1.1 keep-alive "hello" server
+ *   uvserver ws    PORT [HOST]   WebSocket echo: the opening handshake, then every message back
+ *                                (unfragmented frames up to 64 KiB; pings answered)
  *
  * Written the way a careful libuv programmer would: one 64 KiB read buffer shared by all
  * connections (reads are handled before the next one), uv_try_write first and a queued
@@ -13,12 +15,13 @@
  */
 #define _GNU_SOURCE /* memmem */
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
-enum mode { MODE_ECHO, MODE_BLOCK, MODE_HTTP };
+enum mode { MODE_ECHO, MODE_BLOCK, MODE_HTTP, MODE_WS };
 
 #define HIGH_WATER (1u << 20)
 
@@ -36,6 +39,7 @@ typedef struct {
   int paused;       /* reading stopped until the write queue drains */
   int close_after;  /* http: "Connection: close" seen */
   int eof;          /* the client finished sending */
+  int upgraded;     /* ws: the handshake is done */
 } client_t;
 
 typedef struct {
@@ -219,6 +223,144 @@ static int handle_http(client_t *c, const char *data, size_t len) {
   return r;
 }
 
+/* ---- WebSocket ---------------------------------------------------------------------------- */
+
+/* SHA-1 (FIPS 180-4) of a short message, for the handshake's accept key. */
+static void sha1(const unsigned char *msg, size_t len, unsigned char out[20]) {
+  uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
+  size_t total = ((len + 8) / 64 + 1) * 64;
+  unsigned char *m = calloc(1, total);
+  if (!m) abort();
+  memcpy(m, msg, len);
+  m[len] = 0x80;
+  uint64_t bits = (uint64_t)len * 8;
+  for (int i = 0; i < 8; i++) m[total - 1 - i] = (unsigned char)(bits >> (8 * i));
+  for (size_t off = 0; off < total; off += 64) {
+    uint32_t w[80];
+    for (int i = 0; i < 16; i++)
+      w[i] = (uint32_t)m[off + 4 * i] << 24 | (uint32_t)m[off + 4 * i + 1] << 16 |
+             (uint32_t)m[off + 4 * i + 2] << 8 | m[off + 4 * i + 3];
+    for (int i = 16; i < 80; i++) {
+      uint32_t x = w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16];
+      w[i] = x << 1 | x >> 31;
+    }
+    uint32_t a = h[0], b = h[1], cc = h[2], d = h[3], e = h[4];
+    for (int i = 0; i < 80; i++) {
+      uint32_t f, k;
+      if (i < 20) f = (b & cc) | (~b & d), k = 0x5A827999;
+      else if (i < 40) f = b ^ cc ^ d, k = 0x6ED9EBA1;
+      else if (i < 60) f = (b & cc) | (b & d) | (cc & d), k = 0x8F1BBCDC;
+      else f = b ^ cc ^ d, k = 0xCA62C1D6;
+      uint32_t t = (a << 5 | a >> 27) + f + e + k + w[i];
+      e = d, d = cc, cc = b << 30 | b >> 2, b = a, a = t;
+    }
+    h[0] += a, h[1] += b, h[2] += cc, h[3] += d, h[4] += e;
+  }
+  free(m);
+  for (int i = 0; i < 20; i++) out[i] = (unsigned char)(h[i / 4] >> (24 - 8 * (i % 4)));
+}
+
+static void base64(const unsigned char *in, size_t len, char *out) {
+  static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t o = 0;
+  for (size_t i = 0; i < len; i += 3) {
+    uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0) |
+                 (i + 2 < len ? in[i + 2] : 0);
+    out[o++] = t[v >> 18 & 63];
+    out[o++] = t[v >> 12 & 63];
+    out[o++] = i + 1 < len ? t[v >> 6 & 63] : '=';
+    out[o++] = i + 2 < len ? t[v & 63] : '=';
+  }
+  out[o] = 0;
+}
+
+/* The handshake: waits for the whole head, answers 101 with the accept key. */
+static int ws_handshake(client_t *c, const char *all, size_t n, size_t *used) {
+  const char *end = memmem(all, n, "\r\n\r\n", 4);
+  if (!end) {
+    *used = 0;
+    return n > 16384 ? UV_EINVAL : 0;
+  }
+  *used = (size_t)(end + 4 - all);
+  const char *k = memmem(all, *used, "Sec-WebSocket-Key: ", 19);
+  if (!k) return UV_EINVAL;
+  k += 19;
+  const char *ke = memchr(k, '\r', (size_t)(end + 2 - k));
+  if (!ke || ke - k > 64) return UV_EINVAL;
+  unsigned char buf[128], digest[20];
+  size_t kl = (size_t)(ke - k);
+  memcpy(buf, k, kl);
+  memcpy(buf + kl, "258EAFA5-E914-47DA-95CA-C5AB0DC85B11", 36);
+  sha1(buf, kl + 36, digest);
+  char accept[32], head[256];
+  base64(digest, 20, accept);
+  int hl = snprintf(head, sizeof head,
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+                    accept);
+  c->upgraded = 1;
+  return send_bytes(c, head, (size_t)hl);
+}
+
+/* Frames: each complete client frame goes back unmasked (text/binary echoed, ping answered
+ * with pong, close answered and the connection finished); an incomplete one waits. */
+static int handle_ws(client_t *c, const char *data, size_t len) {
+  size_t n;
+  int owned;
+  char *all = joined(c, data, len, &n, &owned);
+  if (!all) return UV_ENOMEM;
+  size_t at = 0;
+  int r = 0;
+  if (!c->upgraded) {
+    size_t used;
+    r = ws_handshake(c, all, n, &used);
+    at = used;
+    if (r == 0 && !c->upgraded) {
+      r = keep(c, all, n);
+      if (owned) free(all);
+      return r;
+    }
+  }
+  char out[1 << 16];
+  size_t o = 0;
+  while (r == 0 && n - at >= 2) {
+    const unsigned char *f = (const unsigned char *)all + at;
+    size_t plen = f[1] & 127, hl = 2;
+    if (plen == 126) {
+      if (n - at < 4) break;
+      plen = (size_t)f[2] << 8 | f[3];
+      hl = 4;
+    } else if (plen == 127) {
+      r = UV_EINVAL; /* over 64 KiB: not in this benchmark */
+      break;
+    }
+    if (!(f[1] & 0x80)) { r = UV_EINVAL; break; }
+    if (n - at < hl + 4 + plen) break;
+    const unsigned char *mask = f + hl;
+    int op = f[0] & 15;
+    if (o + plen + 4 > sizeof out) {
+      r = send_bytes(c, out, o);
+      o = 0;
+      if (r != 0) break;
+    }
+    out[o++] = (char)(0x80 | (op == 9 ? 10 : op));
+    if (plen < 126) {
+      out[o++] = (char)plen;
+    } else {
+      out[o++] = 126;
+      out[o++] = (char)(plen >> 8);
+      out[o++] = (char)plen;
+    }
+    for (size_t i = 0; i < plen; i++) out[o++] = (char)(f[hl + 4 + i] ^ mask[i & 3]);
+    at += hl + 4 + plen;
+    if (op == 8) c->close_after = 1;
+  }
+  if (r == 0) r = send_bytes(c, out, o);
+  if (r == 0) r = keep(c, all + at, c->close_after ? 0 : n - at);
+  if (owned) free(all);
+  return r;
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   client_t *c = s->data;
   if (nread == 0) return;
@@ -239,6 +381,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
       break;
     case MODE_BLOCK:
       r = send_bytes(c, buf->base, (size_t)nread);
+      break;
+    case MODE_WS:
+      r = handle_ws(c, buf->base, (size_t)nread);
+      if (r == 0 && c->close_after) {
+        uv_read_stop(s);
+        finish(c);
+      }
       break;
     default:
       r = handle_http(c, buf->base, (size_t)nread);
@@ -272,7 +421,7 @@ static void on_signal(uv_signal_t *h, int signum) {
 
 int main(int argc, char **argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: uvserver echo|block|http PORT [HOST]\n");
+    fprintf(stderr, "usage: uvserver echo|block|http|ws PORT [HOST]\n");
     return 2;
   }
   if (strcmp(argv[1], "echo") == 0) {
@@ -281,6 +430,8 @@ int main(int argc, char **argv) {
     mode = MODE_BLOCK;
   } else if (strcmp(argv[1], "http") == 0) {
     mode = MODE_HTTP;
+  } else if (strcmp(argv[1], "ws") == 0) {
+    mode = MODE_WS;
   } else {
     fprintf(stderr, "uvserver: unknown mode %s\n", argv[1]);
     return 2;

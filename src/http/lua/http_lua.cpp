@@ -25,6 +25,7 @@ constexpr const char* kWsClass = "websocket.parser";
 struct ParserBox {
   HeadParser parser;
   bool dead;
+  bool map;  // headers as { lower-case name = value } instead of the list of fields
 };
 struct ChunkedBox {
   ChunkedDecoder decoder;
@@ -103,6 +104,31 @@ void push_fields(lua_State* L, uint32_t n, Name name, Value value, Lower lower) 
   }
 }
 
+// { lower-case name = value, ... } for n fields: a repeated field's values joined in order with
+// ", " (with "; " for cookie, whose values cannot be joined with commas).
+template <class Value, class Lower>
+void push_field_map(lua_State* L, uint32_t n, Value value, Lower lower) {
+  lua_createtable(L, 0, static_cast<int>(n));
+  for (uint32_t i = 0; i < n; ++i) {
+    const std::string_view name = lower(i);
+    push_view(L, name);                              // map name
+    lua_pushvalue(L, -1);                            // map name name
+    if (lua_rawget(L, -3) == LUA_TNIL) {             // map name old
+      lua_pop(L, 1);
+      push_view(L, value(i));
+    } else {
+      if (name == "cookie") {
+        lua_pushliteral(L, "; ");
+      } else {
+        lua_pushliteral(L, ", ");
+      }
+      push_view(L, value(i));
+      lua_concat(L, 3);                              // map name joined
+    }
+    lua_rawset(L, -3);                               // map
+  }
+}
+
 // nil, name, code: how every feed reports a fault.
 int push_fault(lua_State* L, const char* name, int code) {
   lua_pushnil(L);
@@ -119,11 +145,13 @@ ParserBox* check_parser(lua_State* L) {
   return box;
 }
 
-// core.parser(kind [, limits]) -> parser: kind "request" or "response"; limits as in
-// docs/reference/http-core.md.
+// core.parser(kind [, limits [, headers]]) -> parser: kind "request" or "response"; limits as
+// in docs/reference/http-core.md; headers "list" (default) or "map".
 int core_parser(lua_State* L) {
   static const char* const kinds[] = {"request", "response", nullptr};
   const int kind = luaL_checkoption(L, 1, nullptr, kinds);
+  static const char* const forms[] = {"list", "map", nullptr};
+  const int form = luaL_checkoption(L, 3, "list", forms);
   static const char* const names[] = {"max_start_line", "max_header_line", "max_headers",
                                       "max_header_bytes", nullptr};
   const Limits defaults;
@@ -138,12 +166,13 @@ int core_parser(lua_State* L) {
   limits.max_header_bytes = static_cast<uint32_t>(v[3]);
   auto* box = static_cast<ParserBox*>(lua_newuserdatauv(L, sizeof(ParserBox), 0));
   new (box) ParserBox{};
+  box->map = form == 1;
   box->parser.init(kind == 0 ? Kind::kRequest : Kind::kResponse, limits, lua_allocator(L));
   luaL_setmetatable(L, kParserClass);
   return 1;
 }
 
-void push_head(lua_State* L, const HeadParser& p) {
+void push_head(lua_State* L, const HeadParser& p, bool map) {
   lua_createtable(L, 0, 12);
   if (p.kind() == Kind::kRequest) {
     set_string(L, "method", p.method());
@@ -153,11 +182,23 @@ void push_head(lua_State* L, const HeadParser& p) {
     lua_setfield(L, -2, "status");
     set_string(L, "reason", p.reason());
   }
-  lua_pushfstring(L, "%d.%d", p.version_major(), p.version_minor());
+  if (p.version_major() == 1 && p.version_minor() == 1) {
+    lua_pushliteral(L, "1.1");
+  } else if (p.version_major() == 1 && p.version_minor() == 0) {
+    lua_pushliteral(L, "1.0");
+  } else {
+    lua_pushfstring(L, "%d.%d", p.version_major(), p.version_minor());
+  }
   lua_setfield(L, -2, "version");
-  push_fields(
-      L, p.field_count(), [&](uint32_t i) { return p.name(i); },
-      [&](uint32_t i) { return p.value(i); }, [&](uint32_t i) { return p.lower_name(i); });
+  if (map) {
+    push_field_map(
+        L, p.field_count(), [&](uint32_t i) { return p.value(i); },
+        [&](uint32_t i) { return p.lower_name(i); });
+  } else {
+    push_fields(
+        L, p.field_count(), [&](uint32_t i) { return p.name(i); },
+        [&](uint32_t i) { return p.value(i); }, [&](uint32_t i) { return p.lower_name(i); });
+  }
   lua_setfield(L, -2, "headers");
   static const char* const framings[] = {"none", "length", "chunked", "close"};
   lua_pushstring(L, framings[static_cast<int>(p.framing())]);
@@ -186,7 +227,7 @@ int parser_feed(lua_State* L) {
     const Error e = box->parser.error();
     return push_fault(L, error_name(e), error_status(e));
   }
-  push_head(L, box->parser);
+  push_head(L, box->parser, box->map);
   lua_pushinteger(L, static_cast<lua_Integer>(used));
   return 2;
 }

@@ -1,0 +1,890 @@
+-- socket/http/server.lua: an HTTP/1.1 server on the task runtime (docs/reference/http-server.md).
+--
+--   local server = require("socket.http.server")
+--   async.run(function()
+--     local srv = server.listen{ port = 8080, handler = function(req, res)
+--       res:header("Content-Type", "text/plain"):finish("hello\n")
+--     end }
+--   end)
+--
+-- Pure Lua over socket.async.serve (one task per connection, accept paused at the connection
+-- limit and when descriptors run out) and the C++ parsers of socket.http.core. Every read is
+-- bounded: the head is read with receiveany() and fed to the head parser under a deadline on
+-- the whole head, bodies are read in pieces under the body limit. A connection's requests are
+-- handled one after another in its task, so pipelined requests are answered in order.
+--
+-- The hot path allocates what the API hands out and nothing more: the parser's head table
+-- becomes the request, one response table, one header map; status lines, the Date field and
+-- lower-cased response field names are cached.
+local socket = require("socket")
+local hcore = require("socket.http.core")
+local serve = require("socket.async.serve")
+
+local async = socket.async
+local now, intask, current = async.now, async.intask, async.current
+local error, ipairs, pairs, pcall, require, setmetatable, tonumber, tostring, type, xpcall =
+  error, ipairs, pairs, pcall, require, setmetatable, tonumber, tostring, type, xpcall
+local concat = table.concat
+local find, format, gsub, lower, sub, char =
+  string.find, string.format, string.gsub, string.lower, string.sub, string.char
+local floor, min = math.floor, math.min
+local time, date = os.time, os.date
+local traceback = debug.traceback
+local stderr = io.stderr
+
+local M = {}
+
+-- Limits and timeouts, each overridable in listen{} (the table documents the defaults).
+local DEFAULTS = {
+  max_request_line = 8192,     -- request line, bytes (414 beyond)
+  max_header_line = 8192,      -- one header field line, bytes (431)
+  max_headers = 100,           -- header fields (431)
+  max_header_bytes = 32768,    -- all header field lines together (431)
+  max_body = 8388608,          -- request body, bytes (413)
+  header_timeout = 10,         -- seconds for the whole head of a request (408)
+  idle_timeout = 30,           -- seconds a kept-alive connection may wait for its next request
+  body_timeout = 30,           -- seconds any one read of a request body may wait
+  write_timeout = 30,          -- seconds any one write of a response may wait
+  max_connections = 1024,      -- connections at once (accepting pauses at the limit)
+  max_requests = 0,            -- requests per connection (0: no limit)
+  backlog = 1024,              -- listen queue
+}
+M.DEFAULTS = DEFAULTS
+
+local READ = 16384             -- bytes asked of one receiveany
+local DRAIN = 65536            -- unread body bytes read and dropped to keep a connection
+
+-----------------------------------------------------------------------------------------------
+-- Cached response pieces
+-----------------------------------------------------------------------------------------------
+
+local REASONS = {
+  [100] = "Continue", [101] = "Switching Protocols", [200] = "OK", [201] = "Created",
+  [202] = "Accepted", [204] = "No Content", [206] = "Partial Content",
+  [301] = "Moved Permanently", [302] = "Found", [303] = "See Other", [304] = "Not Modified",
+  [307] = "Temporary Redirect", [308] = "Permanent Redirect", [400] = "Bad Request",
+  [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",
+  [405] = "Method Not Allowed", [408] = "Request Timeout", [409] = "Conflict",
+  [410] = "Gone", [411] = "Length Required", [413] = "Content Too Large",
+  [414] = "URI Too Long", [415] = "Unsupported Media Type", [426] = "Upgrade Required",
+  [429] = "Too Many Requests", [431] = "Request Header Fields Too Large",
+  [500] = "Internal Server Error", [501] = "Not Implemented", [502] = "Bad Gateway",
+  [503] = "Service Unavailable", [505] = "HTTP Version Not Supported",
+}
+M.REASONS = REASONS
+
+local status_lines = setmetatable({}, { __index = function(t, code)
+  local line = format("HTTP/1.1 %d %s\r\n", code, REASONS[code] or "Unknown")
+  t[code] = line
+  return line
+end })
+
+-- "Content-Length: n\r\n", cached for the lengths seen (bounded).
+local length_count = 0
+local length_lines
+length_lines = setmetatable({}, { __index = function(t, n)
+  local line = "Content-Length: " .. n .. "\r\n"
+  if length_count < 4096 then
+    length_count = length_count + 1
+    t[n] = line
+  end
+  return line
+end })
+
+-- "Date: ...\r\n", made again when the second changes.
+local date_second, date_field = -1, ""
+local function date_line()
+  local t = time()
+  if t ~= date_second then
+    date_second = t
+    date_field = "Date: " .. date("!%a, %d %b %Y %H:%M:%S GMT", t) .. "\r\n"
+  end
+  return date_field
+end
+
+-- Lower-cased field names of responses, cached (bounded: names normally come from code); a
+-- name is in the cache only once it was checked to be a token.
+local lower_cache, lower_count = {}, 0
+local function lower_name(name)
+  local l = lower_cache[name]
+  if not l then
+    l = lower(name)
+    if lower_count >= 1024 then lower_cache, lower_count = {}, 0 end
+    lower_cache[name] = l
+    lower_count = lower_count + 1
+  end
+  return l
+end
+
+-----------------------------------------------------------------------------------------------
+-- Errors of handlers: reported like a failed task's (async.onerror's handler, else stderr)
+-----------------------------------------------------------------------------------------------
+
+local function report(req, err, tb)
+  local handler = async.onerror(nil)
+  async.onerror(handler)
+  local task = current()
+  if handler then
+    local ok, herr = pcall(handler, task, err, tb)
+    if ok then return end
+    stderr:write("socket.async: the error handler failed: ", tostring(herr), "\n")
+  end
+  stderr:write(format("socket.async: task %d '%s' (http handler of %s %s) failed: %s\n",
+    task:id(), tostring(task:name()), tostring(req.method), tostring(req.target),
+    tostring(tb)))
+end
+
+-- The message handler of the handler's xpcall: keeps the error value, returns its traceback.
+local failure
+local function on_error(e)
+  failure = e
+  return traceback(tostring(e), 2)
+end
+
+-----------------------------------------------------------------------------------------------
+-- Connection I/O
+-----------------------------------------------------------------------------------------------
+
+-- Sets the socket's timeout, unless it is set already (the idle and write timeouts are usually
+-- the same, so a kept-alive connection mostly sets none).
+local function timeout(conn, t)
+  if conn.tmo ~= t then
+    conn.sock:settimeout(t)
+    conn.tmo = t
+  end
+end
+
+-- Sends `data` under the write timeout; a failure marks the connection dead.
+local function send(conn, data)
+  if conn.dead then return nil, conn.dead end
+  timeout(conn, conn.srv.write_timeout)
+  local ok, err = conn.sock:send(data)
+  if not ok then
+    conn.dead = err
+    return nil, err
+  end
+  return true
+end
+
+-- One receiveany under `timeout` seconds.
+local function recv(conn, t)
+  timeout(conn, t)
+  return conn.sock:receiveany(READ)
+end
+
+-- Closes the sending side, then reads and drops what the peer still sends for a moment, so
+-- that an error answer is not lost in a reset caused by unread request bytes.
+local function linger(conn)
+  local sock = conn.sock
+  if sock.shutdown then sock:shutdown("send") end
+  timeout(conn, 0.5)
+  local t0, got = now(), 0
+  while got < 262144 and now() - t0 < 1 do
+    local data = sock:receiveany(READ)
+    if not data then break end
+    got = got + #data
+  end
+end
+
+-- Answers a request that cannot be served (limits, protocol faults) and ends the connection.
+local function reply_error(conn, code, why)
+  local body = (REASONS[code] or "Error") .. (why and (": " .. why) or "") .. "\n"
+  send(conn, status_lines[code] .. date_line() .. "Content-Type: text/plain\r\nContent-Length: "
+    .. #body .. "\r\nConnection: close\r\n\r\n" .. body)
+  conn.close = true
+  linger(conn)
+end
+
+-----------------------------------------------------------------------------------------------
+-- Requests
+-----------------------------------------------------------------------------------------------
+
+local Request = {}
+Request.__index = Request
+M.Request = Request
+Request._got = 0   -- decoded bytes of a chunked body so far
+
+local function body_fail(req, err, code)
+  req._err, req._errcode = err, code
+  req._conn.close = true
+  return nil, err
+end
+
+-- The interim 100 Continue, once, when the handler first asks for the body of a request that
+-- expects it (and no response has started).
+local function continue100(req)
+  if req.expect_continue and not req._continued then
+    req._continued = true
+    if not req._sent then send(req._conn, "HTTP/1.1 100 Continue\r\n\r\n") end
+  end
+end
+
+-- Reads the next piece of the body (at most about `n` bytes): a string, nil at its end, or
+-- nil, err.
+local function body_piece(req, n)
+  if req._done then return nil end
+  if req._err then return nil, req._err end
+  local conn = req._conn
+  continue100(req)
+  local framing = req.framing
+  if framing == "length" then
+    local left = req._left or req.length
+    if left == 0 then
+      req._done = true
+      return nil
+    end
+    local piece
+    local buf = conn.buf
+    if buf ~= "" then
+      local k = min(left, n)
+      if #buf <= k then
+        piece, conn.buf = buf, ""
+      else
+        piece, conn.buf = sub(buf, 1, k), sub(buf, k + 1)
+      end
+    else
+      local err
+      timeout(conn, conn.srv.body_timeout)
+      piece, err = conn.sock:receiveany(min(left, n, READ))
+      if not piece then
+        return body_fail(req, err == "timeout" and "timeout" or err, err == "timeout" and 408)
+      end
+    end
+    left = left - #piece
+    req._left = left
+    if left == 0 then req._done = true end
+    return piece
+  elseif framing == "chunked" then
+    local dec = conn.chunked
+    if not dec then
+      dec = hcore.chunked()
+      conn.chunked = dec
+    end
+    while true do
+      local data = conn.buf
+      conn.buf = ""
+      if data == "" then
+        local err
+        data, err = recv(conn, conn.srv.body_timeout)
+        if not data then
+          return body_fail(req, err == "timeout" and "timeout" or err, err == "timeout" and 408)
+        end
+      end
+      local out, used, done = dec:feed(data)
+      if not out then return body_fail(req, used, done) end
+      local got = req._got + #out
+      req._got = got
+      if got > conn.srv.max_body then return body_fail(req, "body too large", 413) end
+      if done then
+        if used < #data then conn.buf = sub(data, used + 1) end
+        req._done = true
+        dec:reset()
+        if out == "" then return nil end
+        return out
+      end
+      if out ~= "" then return out end
+    end
+  end
+  req._done = true
+  return nil
+end
+
+-- req:body() -> the whole body (what is left of it), or nil, err
+function Request:body()
+  local whole = self._body
+  if whole then return whole end
+  if self.framing == "length" and not self._done and not self._err then
+    -- One counted receive for what the buffer does not hold.
+    continue100(self)
+    local conn = self._conn
+    local left, buf = self._left or self.length, conn.buf
+    if #buf >= left then
+      whole, conn.buf = sub(buf, 1, left), sub(buf, left + 1)
+    else
+      conn.buf = ""
+      timeout(conn, conn.srv.body_timeout)
+      local rest, err = conn.sock:receive(left - #buf)
+      if not rest then
+        return body_fail(self, err == "timeout" and "timeout" or err, err == "timeout" and 408)
+      end
+      whole = buf .. rest
+    end
+    self._left, self._done = 0, true
+  else
+    local parts, n = {}, 0
+    while true do
+      local piece, err = body_piece(self, READ)
+      if not piece then
+        if err then return nil, err end
+        break
+      end
+      n = n + 1
+      parts[n] = piece
+    end
+    whole = concat(parts)
+  end
+  self._body = whole
+  return whole
+end
+
+-- req:source([size]) -> an ltn12 source of the body, in pieces of at most `size` bytes
+function Request:source(size)
+  size = size or READ
+  return function()
+    return body_piece(self, size)
+  end
+end
+
+local function unescape(s)
+  s = gsub(s, "+", " ")
+  return (gsub(s, "%%(%x%x)", function(h) return char(tonumber(h, 16)) end))
+end
+
+-- req:params() -> the query string decoded: { name = value } (a repeated name keeps the last
+-- value; every value of it is in the list params[name .. "[]"])
+function Request:params()
+  local p = self._params
+  if p then return p end
+  p = {}
+  local q = self.query
+  if q then
+    for pair in q:gmatch("[^&;]+") do
+      local k, v = pair:match("^([^=]*)=?(.*)$")
+      k, v = unescape(k), unescape(v)
+      p[k] = v
+      local list = p[k .. "[]"]
+      if not list then
+        list = {}
+        p[k .. "[]"] = list
+      end
+      list[#list + 1] = v
+    end
+  end
+  self._params = p
+  return p
+end
+
+-- req:peer() -> ip, port of the client
+function Request:peer()
+  return self._conn.sock:getpeername()
+end
+
+-----------------------------------------------------------------------------------------------
+-- Responses
+-----------------------------------------------------------------------------------------------
+
+local Response = {}
+Response.__index = Response
+M.Response = Response
+
+local TOKEN = "^[%w!#$%%&'*+%-.^_`|~]+$"
+-- Field values already checked (bounded, like the name cache).
+local good_values, good_count = {}, 0
+
+-- res:status(code) -> res
+function Response:status(code)
+  if type(code) ~= "number" or code < 100 or code > 999 or code % 1 ~= 0 then
+    error("bad argument #1 to 'status' (status code expected)", 2)
+  end
+  if self._sent then error("response head already sent", 2) end
+  self._status = code
+  return self
+end
+
+-- res:header(name, value) -> res: adds a field (call again for a repeated field)
+function Response:header(name, value)
+  local l = lower_cache[name]
+  if not l then
+    if type(name) ~= "string" or not find(name, TOKEN) then
+      error("bad argument #1 to 'header' (field name expected)", 2)
+    end
+    l = lower_name(name)
+  end
+  local tv = type(value)
+  if tv == "number" then
+    value = tostring(value)
+  elseif tv ~= "string" then
+    error("bad argument #2 to 'header' (string expected)", 2)
+  end
+  if not good_values[value] then
+    if find(value, "[\r\n%z]") then error("bad argument #2 to 'header' (CR, LF or NUL)", 2) end
+    if good_count >= 1024 then good_values, good_count = {}, 0 end
+    good_values[value], good_count = true, good_count + 1
+  end
+  if self._sent then error("response head already sent", 2) end
+  if l == "content-length" then
+    local n = tonumber(value)
+    if not n or n < 0 or n % 1 ~= 0 then error("bad argument #2 to 'header' (length)", 2) end
+    self._length = n
+    return self
+  elseif l == "transfer-encoding" then
+    error("bad argument #1 to 'header' (Transfer-Encoding is the server's)", 2)
+  elseif l == "connection" and find(lower(value), "close", 1, true) then
+    self._close = true
+  end
+  -- Names and values go to the connection's list (reused by every response), as pairs.
+  local h = self._conn.fields
+  local n = self._nh
+  h[n + 1], h[n + 2] = name, value
+  self._nh = n + 2
+  return self
+end
+
+-- Whether the connection must end after this response: the client or the handler said so,
+-- the server is closing, or the request body was left where it cannot be skipped.
+local function closing(res, req, conn)
+  if res._close or conn.close or not req.keepalive or conn.srv.closing then return true end
+  if conn.srv.max_requests > 0 and conn.count >= conn.srv.max_requests then return true end
+  if not req._done and req.framing ~= "none" then
+    if req._err then return true end
+    if req.expect_continue and not req._continued then return true end
+    if req.framing == "length" and (req._left or req.length) > DRAIN then return true end
+  end
+  return false
+end
+
+-- The head of the response, with `length` as its Content-Length when the body is known.
+-- Sets res._chunked for a body of unknown length to an HTTP/1.1 client.
+local function head_of(res, length, body)
+  local req, conn = res, res._conn
+  local code = res._status
+  local bodyless = code < 200 or code == 204 or code == 304
+  res._nobody = bodyless or req.method == "HEAD"
+  local close = closing(res, req, conn)
+  local framing = ""
+  if not bodyless then
+    length = res._length or length
+    if length then
+      framing = length_lines[length]
+    elseif req.version == "1.1" then
+      res._chunked = true
+      framing = "Transfer-Encoding: chunked\r\n"
+    else
+      close = true  -- an HTTP/1.0 body of unknown length ends with the connection
+    end
+  end
+  local connection = ""
+  if code ~= 101 and close then
+    conn.close = true
+    connection = "Connection: close\r\n"
+  elseif req.version == "1.0" then
+    connection = "Connection: keep-alive\r\n"
+  end
+  if not body or res._nobody then body = "" end
+  res._sent = true
+  -- One concatenation makes one string: the usual heads (up to two fields) are built so.
+  local nh = res._nh
+  local h = conn.fields
+  if nh == 0 then
+    return status_lines[code] .. date_line() .. framing .. connection .. "\r\n" .. body
+  elseif nh == 2 then
+    return status_lines[code] .. date_line() .. h[1] .. ": " .. h[2] .. "\r\n" .. framing
+      .. connection .. "\r\n" .. body
+  elseif nh == 4 then
+    return status_lines[code] .. date_line() .. h[1] .. ": " .. h[2] .. "\r\n" .. h[3] .. ": "
+      .. h[4] .. "\r\n" .. framing .. connection .. "\r\n" .. body
+  end
+  local parts = conn.out
+  parts[1], parts[2] = status_lines[code], date_line()
+  local n = 2
+  for i = 1, nh, 2 do
+    parts[n + 1], parts[n + 2], parts[n + 3], parts[n + 4] = h[i], ": ", h[i + 1], "\r\n"
+    n = n + 4
+  end
+  parts[n + 1], parts[n + 2], parts[n + 3], parts[n + 4] = framing, connection, "\r\n", body
+  return concat(parts, "", 1, n + 4)
+end
+
+local function check_open(res)
+  if res._finished then error("response already finished", 3) end
+  local conn = res._conn
+  if conn.dead then return nil, conn.dead end
+  return true
+end
+
+-- res:write(chunk) -> true, or nil, err: sends a piece of the body (the head first)
+function Response:write(chunk)
+  local tc = type(chunk)
+  if tc == "number" then
+    chunk = tostring(chunk)
+  elseif tc ~= "string" then
+    error("bad argument #1 to 'write' (string expected)", 2)
+  end
+  local ok, err = check_open(self)
+  if not ok then return nil, err end
+  local conn = self._conn
+  local size = #chunk
+  local head = ""
+  if not self._sent then head = head_of(self, nil) end
+  local written = self._written + size
+  self._written = written
+  if self._length and written > self._length then
+    conn.close = true
+    error("body larger than its Content-Length", 2)
+  end
+  if self._nobody or size == 0 then
+    if head ~= "" then return send(conn, head) end
+    return true
+  end
+  if self._chunked then
+    return send(conn, head .. format("%x\r\n", size) .. chunk .. "\r\n")
+  end
+  return send(conn, head .. chunk)
+end
+
+-- res:finish([body]) -> true, or nil, err: sends the rest (the whole response when nothing was
+-- sent yet, with its Content-Length) and ends it
+function Response:finish(body)
+  if body ~= nil and type(body) ~= "string" then
+    if type(body) ~= "number" then error("bad argument #1 to 'finish' (string expected)", 2) end
+    body = tostring(body)
+  end
+  local ok, err = check_open(self)
+  if not ok then return nil, err end
+  local conn = self._conn
+  if not self._sent then
+    body = body or ""
+    self._finished = true
+    if self._length and self._length ~= #body then
+      conn.close = true
+      error("body size differs from its Content-Length", 2)
+    end
+    return send(conn, head_of(self, #body, body))
+  end
+  if body and body ~= "" then
+    ok, err = self:write(body)
+    if not ok then
+      self._finished = true
+      return nil, err
+    end
+  end
+  self._finished = true
+  if self._length and self._written ~= self._length then
+    conn.close = true  -- the peer waits for bytes that will not come: only closing ends it
+    return nil, "body shorter than its Content-Length"
+  end
+  if self._chunked and not self._nobody then return send(conn, "0\r\n\r\n") end
+  return true
+end
+
+-- res:sink() -> an ltn12 sink: each chunk is written, nil finishes the response
+function Response:sink()
+  return function(chunk, err)
+    if chunk == nil then
+      if err then
+        self._conn.close = true
+        return nil, err
+      end
+      local ok, ferr = self:finish()
+      if not ok then return nil, ferr end
+      return 1
+    end
+    local ok, werr = self:write(chunk)
+    if not ok then return nil, werr end
+    return 1
+  end
+end
+
+-- res:sent() -> whether the head has been sent
+function Response:sent()
+  return self._sent == true
+end
+
+-- res:_upgrade() -> socket, buffered: sends the head of a 101 response and hands over the
+-- connection (socket.websocket uses it); the connection ends when the handler returns.
+function Response:_upgrade()
+  if self._status ~= 101 then error("upgrade needs status 101", 2) end
+  local conn = self._conn
+  local ok, err = send(conn, head_of(self, nil))
+  self._finished = true
+  conn.upgraded = true
+  conn.close = true
+  if not ok then return nil, err end
+  local buf = conn.buf
+  conn.buf = ""
+  conn.tmo = nil
+  return conn.sock, buf
+end
+
+-- The request and its response are one table, the parser's head table, with the methods of
+-- both (their names do not overlap) and the response's initial state as defaults: a request
+-- costs one table besides its header map. req and res are the same object to the handler.
+local Exchange = {}
+for k, v in pairs(Request) do Exchange[k] = v end
+for k, v in pairs(Response) do Exchange[k] = v end
+Exchange.__index = Exchange
+Exchange._status, Exchange._nh, Exchange._written = 200, 0, 0
+Exchange._length, Exchange._sent, Exchange._finished = false, false, false
+Exchange._nobody, Exchange._chunked, Exchange._close = false, false, false
+M.Exchange = Exchange
+
+-----------------------------------------------------------------------------------------------
+-- The connection loop
+-----------------------------------------------------------------------------------------------
+
+-- Reads the next request head: returns the head table, or nil when the connection should end
+-- (an error answer, if one is due, has been sent).
+local function read_head(conn)
+  local srv = conn.srv
+  local data = conn.buf
+  conn.buf = ""
+  local deadline
+  if data == "" then
+    -- Nothing buffered: wait for the first byte, idle (after a request) or under the head
+    -- deadline (a new connection, whose deadline runs from the accept).
+    local first = conn.count == 0
+    conn.idle = true
+    if first then
+      deadline = conn.t0 + srv.header_timeout
+      local left = deadline - now()   -- (a TLS handshake may have used it up)
+      if left <= 0 then
+        conn.idle = false
+        return nil
+      end
+      data = recv(conn, left)
+    else
+      data = recv(conn, srv.idle_timeout)
+    end
+    conn.idle = false
+    if not data then return nil end
+    if srv.closing and not first then return nil end
+  end
+  deadline = deadline or now() + srv.header_timeout
+  local parser = conn.parser
+  while true do
+    local head, used, code = parser:feed(data)
+    if head then
+      parser:reset()
+      if used < #data then conn.buf = sub(data, used + 1) end
+      return head
+    elseif used then
+      parser:reset()
+      reply_error(conn, code, used)
+      return nil
+    end
+    local left = deadline - now()
+    if left <= 0 then
+      reply_error(conn, 408)
+      return nil
+    end
+    local err
+    data, err = recv(conn, left)
+    if not data then
+      if err == "timeout" then reply_error(conn, 408) end
+      return nil
+    end
+  end
+end
+
+-- Makes the parser's head table into the request object.
+local function request_of(conn, head)
+  local target = head.target
+  local q = find(target, "?", 1, true)
+  if q then
+    head.path, head.query = sub(target, 1, q - 1), sub(target, q + 1)
+  else
+    head.path = target
+  end
+  if sub(target, 1, 1) ~= "/" then
+    -- absolute form (http://host/path): the path is what follows the authority
+    local p = head.path:match("^%a[%w+.-]*://[^/]*(/.*)$")
+    if p then head.path = p end
+  end
+  head._conn = conn
+  if head.framing == "none" then head._done = true end
+  return setmetatable(head, Exchange)
+end
+
+-- Reads and drops a small unread body so that the connection can serve the next request.
+local function skip_body(req)
+  while true do
+    local piece = body_piece(req, READ)
+    if not piece then return end
+    req._skipped = (req._skipped or 0) + #piece
+    if req._skipped > DRAIN then
+      req._conn.close = true
+      return
+    end
+  end
+end
+
+local function handle(conn, req)
+  local srv = conn.srv
+  local res = req  -- one table is both (see Exchange)
+  local ok, err = xpcall(srv.handler, on_error, req, res)
+  if not ok then
+    report(req, failure, err)
+    failure = nil
+    if not res._sent and not conn.dead then
+      res._status, res._nh, res._length, res._close = 500, 0, nil, true
+      local body = "Internal Server Error\n"
+      send(conn, head_of(res, #body, body))
+    end
+    conn.close = true
+    return
+  end
+  if conn.upgraded then
+    local on_end = conn.on_end
+    if on_end then
+      conn.on_end = nil
+      local eok, eerr = xpcall(on_end, on_error)
+      if not eok then report(req, failure, eerr) end
+      failure = nil
+    end
+    return
+  end
+  if not res._finished and not conn.dead then
+    if not res._sent and req._errcode then
+      -- The body could not be read (too large, too slow, malformed): answer that.
+      local code = req._errcode
+      res._status, res._nh, res._length = code, 0, nil
+      local body = (REASONS[code] or "Error") .. "\n"
+      res._finished = true
+      send(conn, head_of(res, #body, body))
+    else
+      local fok = pcall(res.finish, res)
+      if not fok then conn.close = true end
+    end
+  end
+  if not req._done and not conn.close and not conn.dead then skip_body(req) end
+end
+
+local function connection(srv, client)
+  local sock = client
+  if srv.wrap then
+    sock:settimeout(srv.header_timeout)
+    local wrapped, err = srv.wrap(client)
+    if not wrapped then return nil, err end  -- the handshake failed: no handler runs
+    sock = wrapped
+  end
+  local conn = { srv = srv, sock = sock, buf = "", out = {}, fields = {}, count = 0, t0 = now(),
+                 parser = hcore.parser("request", srv.limits, "map"), idle = false,
+                 close = false }
+  srv.conns[conn] = true
+  while true do
+    local head = read_head(conn)
+    if not head then break end
+    conn.count = conn.count + 1
+    if head.framing == "length" and head.length > srv.max_body then
+      reply_error(conn, 413)
+      break
+    end
+    handle(conn, request_of(conn, head))
+    if conn.close or conn.dead then break end
+  end
+  srv.conns[conn] = nil
+  if sock ~= client then sock:close() end
+end
+
+-----------------------------------------------------------------------------------------------
+-- Servers
+-----------------------------------------------------------------------------------------------
+
+local Server = {}
+Server.__index = Server
+M.Server = Server
+
+-- Closes the kept-alive connections that wait for a request; in-flight requests finish and
+-- their connections close after the response.
+local function close_idle(srv)
+  srv.closing = true
+  for conn in pairs(srv.conns) do
+    if conn.idle then conn.sock:close() end
+  end
+end
+
+-- server:getsockname() -> ip, port, family
+function Server:getsockname()
+  return self._sock:getsockname()
+end
+
+-- server:close() -> true: stops accepting and closes idle connections
+function Server:close()
+  if self._closed then return true end
+  self._closed = true
+  serve._unserve(self._sock)
+  self._sock:close()
+  close_idle(self._state)
+  return true
+end
+
+-- server:connections() -> the number of open connections
+function Server:connections()
+  local n = 0
+  for _ in pairs(self._state.conns) do n = n + 1 end
+  return n
+end
+
+local function tls_wrapper(params)
+  local ok, tls = pcall(require, "socket.tls")
+  if not ok or type(tls) ~= "table" or type(tls.wrap) ~= "function" then
+    error("TLS not available", 3)
+  end
+  if type(params) == "table" and params.mode == nil then
+    local p = { mode = "server" }
+    for k, v in pairs(params) do p[k] = v end
+    params = p
+  end
+  return function(sock)
+    local conn, err = tls.wrap(sock, params)
+    if not conn then return nil, err end
+    if conn.dohandshake then
+      local hok, herr = conn:dohandshake()
+      if not hok then
+        conn:close()
+        return nil, herr
+      end
+    end
+    return conn
+  end
+end
+
+local LIMIT_KEYS = { "max_request_line", "max_header_line", "max_headers", "max_header_bytes",
+  "max_body", "header_timeout", "idle_timeout", "body_timeout", "write_timeout",
+  "max_connections", "max_requests", "backlog" }
+local KNOWN = { host = true, port = true, handler = true, tls = true, wrap = true }
+for _, k in ipairs(LIMIT_KEYS) do KNOWN[k] = true end
+
+-- server.listen{ host =, port =, handler =, limits... } -> server, or nil, err
+function M.listen(options)
+  if type(options) ~= "table" then error("bad argument #1 to 'listen' (table expected)", 2) end
+  for k in pairs(options) do
+    if not KNOWN[k] then error("bad argument #1 to 'listen' (unknown option '"
+      .. tostring(k) .. "')", 2) end
+  end
+  if type(options.handler) ~= "function" then
+    error("bad argument #1 to 'listen' (handler must be a function)", 2)
+  end
+  if not intask() then error("socket.http.server.listen must be called in a task", 2) end
+  local srv = { handler = options.handler, conns = {}, closing = false }
+  for _, k in ipairs(LIMIT_KEYS) do
+    local v = options[k]
+    if v == nil then
+      v = DEFAULTS[k]
+    elseif type(v) ~= "number" or v < 0 then
+      error("bad argument #1 to 'listen' (" .. k .. " must be a number >= 0)", 2)
+    end
+    srv[k] = v
+  end
+  srv.limits = { max_start_line = floor(srv.max_request_line),
+                 max_header_line = floor(srv.max_header_line),
+                 max_headers = floor(srv.max_headers),
+                 max_header_bytes = floor(srv.max_header_bytes) }
+  if options.wrap ~= nil then
+    if type(options.wrap) ~= "function" then
+      error("bad argument #1 to 'listen' (wrap must be a function)", 2)
+    end
+    srv.wrap = options.wrap
+  elseif options.tls ~= nil then
+    srv.wrap = tls_wrapper(options.tls)
+  end
+  local sock, err = socket.bind(options.host or "127.0.0.1", options.port or 0,
+    floor(srv.backlog))
+  if not sock then return nil, err end
+  local max = srv.max_connections
+  serve.serve(sock, function(client) connection(srv, client) end,
+    { max = max >= 1 and max or nil, onshutdown = function() close_idle(srv) end })
+  return setmetatable({ _sock = sock, _state = srv }, Server)
+end
+
+return M
