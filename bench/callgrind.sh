@@ -41,7 +41,7 @@ tmp=$(mktemp -d)
 port=$((20000 + $$ % 20000))
 export LUA_PATH="$stage/share/lua/5.4/?.lua;$stage/share/lua/5.4/?/init.lua;;"
 export LUA_CPATH="$stage/lib/lua/5.4/?.so;;"
-valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.%p" lua5.4 "$server" "$port" \
+valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.%p" "${LUA:-lua5.4}" "$server" "$port" \
   2>"$tmp/valgrind.log" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; if [ "$keep" = 1 ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi' EXIT

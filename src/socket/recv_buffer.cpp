@@ -7,18 +7,31 @@
 
 namespace uvs::socket {
 
+namespace {
+
+char* next_of(char* block) {
+  char* next = nullptr;
+  std::memcpy(&next, block, sizeof next);
+  return next;
+}
+
+void set_next(char* block, char* next) { std::memcpy(block, &next, sizeof next); }
+
+}  // namespace
+
 BufferPool::~BufferPool() {
-  for (auto& list : free_) {
-    for (char* block : list) std::free(block);  // allocated in take()
+  for (char*& head : free_) {
+    while (char* block = head) {
+      head = next_of(block);
+      std::free(block);  // allocated in take()
+    }
   }
 }
 
 int BufferPool::class_of(size_t cap) {
-  size_t size = kMinBlock;
-  for (int c = 0; c < kClasses; c++, size <<= 1) {
-    if (cap == size) return c;
-  }
-  return -1;
+  if (cap < kMinBlock || (cap & (cap - 1)) != 0) return -1;
+  const int c = __builtin_ctzll(cap) - __builtin_ctzll(kMinBlock);
+  return c < kClasses ? c : -1;
 }
 
 char* BufferPool::take(size_t min_size, size_t* cap) {
@@ -29,9 +42,9 @@ char* BufferPool::take(size_t min_size, size_t* cap) {
     c++;
   }
   if (c < kClasses) {
-    if (!free_[c].empty()) {
-      char* block = free_[c].back();
-      free_[c].pop_back();
+    if (char* block = free_[c]) {
+      free_[c] = next_of(block);
+      count_[c]--;
       cached_bytes_ -= size;
       *cap = size;
       return block;
@@ -51,11 +64,13 @@ char* BufferPool::take(size_t min_size, size_t* cap) {
 void BufferPool::give(char* block, size_t cap) {
   if (!block) return;
   const int c = class_of(cap);
-  if (c < 0 || cached_bytes_ + cap > kMaxCachedBytes || free_[c].size() >= kMaxCachedBlocks) {
+  if (c < 0 || cached_bytes_ + cap > kMaxCachedBytes || count_[c] >= kMaxCachedBlocks) {
     std::free(block);
     return;
   }
-  free_[c].push_back(block);
+  set_next(block, free_[c]);
+  free_[c] = block;
+  count_[c]++;
   cached_bytes_ += cap;
 }
 

@@ -12,7 +12,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
 namespace uvs::socket {
 
@@ -41,8 +40,12 @@ class BufferPool {
   [[nodiscard]] size_t cached_bytes() const { return cached_bytes_; }
 
  private:
+  // The size class of a block of capacity `cap`, or -1 if it is not one of the pooled sizes.
   [[nodiscard]] static int class_of(size_t cap);
-  std::vector<char*> free_[kClasses];
+  // Free blocks are kept in intrusive lists (each free block starts with the next one's
+  // address), so that giving a block back never allocates.
+  char* free_[kClasses] = {};
+  uint8_t count_[kClasses] = {};
   size_t cached_bytes_ = 0;
 };
 

@@ -333,10 +333,26 @@ int send_turn_k(lua_State* L, int status, lua_KContext ctx) {
 
 }  // namespace
 
+// receive() and receive("*l"), the calls of nearly every line protocol, without the general
+// parsing: true when the arguments are exactly one of those.
+bool plain_line(lua_State* L) {
+  const int top = lua_gettop(L);
+  if (top == 1) return true;
+  if (top != 2 || lua_type(L, 2) != LUA_TSTRING) return false;
+  size_t n = 0;
+  const char* w = lua_tolstring(L, 2, &n);
+  return n == 2 && w[0] == '*' && w[1] == 'l';
+}
+
 int stream_receive(lua_State* L, Socket* s) {
-  lua_settop(L, 4);
   Pattern p;
-  if (!receive_pattern(L, &p)) return 3;
+  if (plain_line(L)) {
+    lua_settop(L, 4);
+    p = Pattern{PatternKind::kLine, 0, 0};
+  } else {
+    lua_settop(L, 4);
+    if (!receive_pattern(L, &p)) return 3;
+  }
   const double start = call_start(s);
   const int st = claim(L, s, s->reading, start, "receive");
   if (st == kYield) return loop::yield(L, s->sr->rt(), start_ctx(start), receive_turn_k);
