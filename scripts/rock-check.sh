@@ -118,6 +118,8 @@ example graceful_shutdown.lua "quick request: done 2, slow request: interrupted"
 example http_download.lua "downloaded 8388608 bytes from http://127\.0\.0\.1:[0-9]+/file\.bin"
 example send_mail.lua "message accepted by 127\.0\.0\.1:[0-9]+"
 example ftp_transfer.lua "all transfers identical"
+example json_api_server.lua "5 requests over 1 connection: 1 connection open" --check
+example websocket_chat.lua "20/20 clients heard every other client" --check 20
 example fanout_fetch.lua "21 requests in [01]\.[0-9]+ s" --check
 
 for f in examples/*.lua; do

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Sets everything up and runs every test: the Catch2 unit tests and the busted specs, in a
-# normal build and again in an AddressSanitizer + UndefinedBehaviorSanitizer build; then a short
-# run of every fuzz target (docs/reliability.md).
+# normal build and again in an AddressSanitizer + UndefinedBehaviorSanitizer build (leak
+# detection on); then a short run of every fuzz target (docs/reliability.md), and the rock as a
+# user installs it (luarocks make into a scratch tree, every example run against it).
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -14,4 +15,6 @@ for variant in "" --sanitize; do
 done
 echo "== fuzzers, about a minute (scripts/fuzz.sh --ci)"
 ./scripts/fuzz.sh --ci || status=1
+echo "== luarocks make into a scratch tree, examples against it (scripts/rock-check.sh)"
+./scripts/rock-check.sh || status=1
 exit $status
