@@ -84,7 +84,7 @@ client_of() {
   pid=$!
   port=""
   for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
-    port=$(sed -n "s/.*$portline//p" "$log")
+    port=$(sed -n "s/.*$portline//p" "$log" 2>/dev/null)
     [ -n "$port" ] && break
     sleep 0.2
   done
