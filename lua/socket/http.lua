@@ -482,7 +482,11 @@ end
 local generic
 
 -- The settings a followed redirect keeps from the request that led to it.
-local carried = { "sink", "step", "headers", "proxy", "redirect", "maxredirects" }
+-- The TLS parameters go along (a redirect from http to https is verified the same way), except
+-- servername, which belongs to the host first asked.
+local carried = { "sink", "step", "headers", "proxy", "redirect", "maxredirects",
+  "verify", "cafile", "capath", "certificate", "key", "password", "protocol", "options",
+  "ciphers", "ciphersuites", "depth", "alpn" }
 
 -- Follows a redirect with a new request that keeps the caller's settings (and its socket
 -- factory while the scheme stays the same).

@@ -568,9 +568,14 @@ bool before_handshake(const Socket* s) { return s->tls && !s->tls->handshaken; }
 int tls_receive(lua_State* L) {
   Socket* s = check_tls(L);
   if (before_handshake(s)) {
+    lua_settop(L, 3);
+    if (lua_type(L, 3) != LUA_TSTRING) {
+      lua_pushliteral(L, "");
+      lua_replace(L, 3);
+    }
     lua_pushnil(L);
     lua_pushstring(L, kNotYet);
-    lua_pushstring(L, lua_type(L, 3) == LUA_TSTRING ? lua_tostring(L, 3) : "");
+    lua_pushvalue(L, 3);
     return 3;
   }
   return tls_stream_receive(L, s);
