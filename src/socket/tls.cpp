@@ -5,8 +5,8 @@
 // lua/socket/tls.lua is the Lua half: defaults, the context cache, the server name. A tls{client}
 // is still the same Socket: its receive buffer, timeouts, watcher and operation slots; only its
 // continuations differ (stream.cpp, instantiated for TLS). The handshake is an operation of the
-// write direction, like connect, whose continuation it is: a send waits its turn behind it, a
-// receive before it is done fails at once.
+// write direction, like connect, whose continuation it is: a send waits its turn behind it (or,
+// without one, makes the handshake itself), a receive before it is done fails at once.
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -592,18 +592,10 @@ int tls_receiveany(lua_State* L) {
   return tls_stream_receive_any(L, s);
 }
 
-int tls_send(lua_State* L) {
-  Socket* s = check_tls(L);
-  if (before_handshake(s)) {
-    luaL_checkstring(L, 2);
-    const lua_Integer i = luaL_optinteger(L, 3, 1);
-    lua_pushnil(L);
-    lua_pushstring(L, kNotYet);
-    lua_pushinteger(L, i > 0 ? i - 1 : 0);
-    return 3;
-  }
-  return tls_stream_send(L, s);
-}
+// A send before the handshake is done waits its turn behind a handshake in progress, or makes
+// the handshake itself (SSL_write does): only receives are refused before it, so that no reader
+// ever waits on the descriptor while a handshake does.
+int tls_send(lua_State* L) { return tls_stream_send(L, check_tls(L)); }
 
 int tls_close(lua_State* L) { return common_close(L, check_tls(L)); }
 

@@ -254,7 +254,10 @@ int tls_write(Socket* s, const char* data, size_t len, size_t* written) {
   TlsSession* t = s->tls;
   ERR_clear_error();
   const int r = SSL_write_ex(t->ssl, data, len, written);
-  if (r == 1) return kIoDone;
+  if (r == 1) {
+    t->handshaken = true;  // a write before dohandshake() made the handshake itself
+    return kIoDone;
+  }
   return failure(t, r);
 }
 
