@@ -17,12 +17,14 @@ local M = {}
 local servers = {}   -- listening socket -> accept task
 local handlers = setmetatable({}, { __mode = "k" })  -- live handler tasks
 
--- async.serve(server, handler) -> the accept task
-function M.serve(server, handler)
+-- async.serve(server, handler [, options]) -> the accept task
+-- options.tls (with handshake_timeout, onfailure): TLS connections, see async/serve_tls.lua.
+function M.serve(server, handler, options)
   if type(server) ~= "userdata" or not server.accept then
     error("bad argument #1 to 'serve' (server socket expected)", 2)
   end
   if type(handler) ~= "function" then error("bad argument #2 to 'serve' (function expected)", 2) end
+  if options ~= nil then handler = require("socket.async.serve_tls").handler(handler, options) end
   local acceptor = spawn(function()
     while servers[server] do
       local client, err = server:accept()
