@@ -247,12 +247,13 @@ function M.ftpd()
   return wait_ready(srv, true)
 end
 
-function M.smtpd()
+-- With `certs` (support/tls.lua) the server offers STARTTLS and AUTH only after it.
+function M.smtpd(certs)
   local py = python_with("aiosmtpd")
   local dir = tempdir("smtpd")
   os.execute("mkdir -p " .. quote(dir .. "/mail"))
   local srv = spawn(dir, PLAIN .. py .. " " .. quote(root .. "/spec/support/smtpd.py") .. " "
-    .. quote(dir .. "/mail"))
+    .. quote(dir .. "/mail") .. (certs and " " .. quote(certs.dir) or ""))
   srv.maildir = dir .. "/mail"
   return wait_ready(srv, true)
 end
