@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential cmake pkg-config lua5.4 liblua5.4-dev libuv1-dev catch2 lua-busted
       iproute2 procps psmisc
-      luarocks libssl-dev pandoc lua-check
+      luarocks libssl-dev openssl lua-sec pandoc lua-check wrk
       nginx python3-pyftpdlib python3-aiosmtpd"
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
