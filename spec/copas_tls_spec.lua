@@ -63,8 +63,8 @@ describe("copas over TLS", function()
   end)
 
   it("serves TLS with copas.handler and connects with copas.wrap", function()
-    local server_params = { mode = "server", protocol = "any", certificate = certs.server.certificate,
-      key = certs.server.key }
+    local server_params = { mode = "server", protocol = "any",
+      certificate = certs.server.certificate, key = certs.server.key }
     local client_params = { wrap = { mode = "client", protocol = "any", verify = "peer",
       cafile = certs.ca }, sni = { names = "localhost" } }
     local got, served
