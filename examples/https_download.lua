@@ -20,7 +20,8 @@ local function local_server()
   local dir = io.popen("mktemp -d"):read("l")
   assert(os.execute(("env -u LD_PRELOAD openssl req -x509 -newkey ec "
     .. "-pkeyopt ec_paramgen_curve:P-256 -nodes -keyout %s/key.pem -out %s/cert.pem "
-    .. "-days 1 -subj /CN=localhost -addext subjectAltName=DNS:localhost 2>/dev/null"):format(dir, dir)), "openssl failed")
+    .. "-days 1 -subj /CN=localhost -addext subjectAltName=DNS:localhost 2>/dev/null"):format(
+    dir, dir)), "openssl failed")
   local server = assert(socket.bind("127.0.0.1", 0))
   async.serve(server, function(c)
     c:settimeout(10)

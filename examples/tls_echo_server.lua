@@ -16,7 +16,8 @@ local port = check and 0 or tonumber(arg[1] or "8443")
 local dir = io.popen("mktemp -d"):read("l")
 local made = os.execute(("env -u LD_PRELOAD openssl req -x509 -newkey ec "
   .. "-pkeyopt ec_paramgen_curve:P-256 -nodes -keyout %s/key.pem -out %s/cert.pem "
-  .. "-days 1 -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null"):format(dir, dir))
+  .. "-days 1 -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 "
+  .. "2>/dev/null"):format(dir, dir))
 assert(made, "openssl could not make the certificate")
 local cert, key = dir .. "/cert.pem", dir .. "/key.pem"
 
