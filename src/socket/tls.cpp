@@ -835,6 +835,18 @@ const lua::ClassSpec kClasses[] = {{kClient, kGroups}};
 // table at `ns`; `rt` is the runtime handle, every function's upvalue.
 void open_tls(lua_State* L, int ns, int rt) {
   lua::register_classes(L, kClasses, 1, kMethods, kSocketMetamethods, rt);
+  // The BIO method lives as long as this state's module: an anchor in the registry, made
+  // before any socket, so collected after every one of them when the state closes.
+  tls_retain();
+  lua_newuserdatauv(L, 1, 0);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, [](lua_State*) -> int {
+    tls_release();
+    return 0;
+  });
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, "uvsocket.tls.anchor");
   luaL_newmetatable(L, kContext);
   lua_pushcfunction(L, ctx_gc);
   lua_setfield(L, -2, "__gc");

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
 
 #include "socket/errors.hpp"
@@ -115,20 +116,13 @@ int bio_create(BIO* b) {
   return 1;
 }
 
-// The method table, made once per process (OpenSSL keeps it until exit).
-BIO_METHOD* bio_method() {
-  static BIO_METHOD* m = [] {
-    BIO_METHOD* bm = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "uvsocket");
-    if (bm) {
-      BIO_meth_set_write_ex(bm, bio_write);
-      BIO_meth_set_read_ex(bm, bio_read);
-      BIO_meth_set_ctrl(bm, bio_ctrl);
-      BIO_meth_set_create(bm, bio_create);
-    }
-    return bm;
-  }();
-  return m;
-}
+// The method table, shared by the Lua states of the process that loaded the module: made by
+// the first tls_retain, freed by the last tls_release (each state's module does one of each).
+std::mutex g_method_lock;
+BIO_METHOD* g_method = nullptr;
+int g_method_users = 0;
+
+BIO_METHOD* bio_method() { return g_method; }
 
 // --- errors ------------------------------------------------------------------------------------
 
@@ -174,6 +168,25 @@ int failure(TlsSession* t, int r) {
 }
 
 }  // namespace
+
+void tls_retain() {
+  std::lock_guard<std::mutex> guard(g_method_lock);
+  if (g_method_users++ > 0) return;
+  g_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "uvsocket");
+  if (g_method) {
+    BIO_meth_set_write_ex(g_method, bio_write);
+    BIO_meth_set_read_ex(g_method, bio_read);
+    BIO_meth_set_ctrl(g_method, bio_ctrl);
+    BIO_meth_set_create(g_method, bio_create);
+  }
+}
+
+void tls_release() {
+  std::lock_guard<std::mutex> guard(g_method_lock);
+  if (--g_method_users > 0) return;
+  if (g_method) BIO_meth_free(g_method);
+  g_method = nullptr;
+}
 
 TlsSession* tls_new(Socket* s, SSL_CTX* ctx, bool server, const char** why) {
   *why = "out of memory";

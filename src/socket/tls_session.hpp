@@ -37,6 +37,11 @@ struct TlsSession {
   char message[256] = {};    // the last kTlsFailed message
 };
 
+// The module's use of OpenSSL state of its own (the BIO method): taken when a Lua state opens
+// the module, given back when that state closes (tls.cpp). Sessions exist only in between.
+void tls_retain();
+void tls_release();
+
 // Creates the session of `s` for `ctx` (client or server side), taking over the bytes `s` has
 // already buffered: they are the start of the TLS stream. Returns nullptr when OpenSSL cannot
 // allocate (message in `why`).
