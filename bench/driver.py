@@ -1163,8 +1163,14 @@ def write_report(records, servers, meta, template_path, output, png, env):
     if err:
         print(f"bench: no plot: {err}", file=sys.stderr)
     rel_png = os.path.relpath(os.path.abspath(png), os.path.dirname(os.path.abspath(output)))
+    # The TLS section comes from bench/tls_bench.py, which bench/run runs before this driver.
+    tls_path = os.path.join(env.logs, "tls.md")
+    tls_text = "(not measured in this run: `bench/run --no-tls`, or bench/tls_bench.py failed)"
+    if os.path.exists(tls_path):
+        with open(tls_path) as f:
+            tls_text = f.read().rstrip()
     with open(output, "w") as f:
-        f.write(report.markdown(template, rel_png))
+        f.write(report.markdown(template, rel_png).replace("{{TLS}}", tls_text))
     print(f"bench: wrote {output}" + ("" if err else f" and {png}"))
     print()
     print(report.targets())

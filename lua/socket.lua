@@ -199,4 +199,7 @@ M.source = M.choose(sourcet)
 
 M.async = require("socket.async")
 
+-- LuaSec, when it is loaded (now or later), yields in tasks and never raises SIGPIPE.
+require("socket.luasec").install()
+
 return M

@@ -46,6 +46,8 @@ build = {
     LIBDIR = "$(LIBDIR)",
     -- pkg-config looks for libuv.pc under the prefix where LuaRocks found libuv
     CMAKE_PREFIX_PATH = "$(LIBUV_DIR)",
+    -- FindOpenSSL (socket.tls) looks where LuaRocks found OpenSSL
+    OPENSSL_ROOT_DIR = "$(OPENSSL_DIR)",
     UVSOCKET_TESTS = "OFF",
     UVSOCKET_BENCH = "OFF",
   },

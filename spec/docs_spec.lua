@@ -36,6 +36,7 @@ describe("the reference documents", function()
     { "reference/tcp.md", { "tcp{master}", "tcp{client}", "tcp{server}" } },
     { "reference/udp.md", { "udp{unconnected}", "udp{connected}" } },
     { "reference/unix.md", { "unixstream{master}", "unixdgram{unconnected}" } },
+    { "reference/tls.md", { "tls{client}" } },
   }
   for _, case in ipairs(cases) do
     it("every method of " .. table.concat(case[2], ", ") .. " in " .. case[1], function()
@@ -130,6 +131,10 @@ describe("the reference documents", function()
 
   it("every function and method of socket.websocket in websocket.md", function()
     check_classes("reference/websocket.md", require("socket.websocket"), { "WebSocket" })
+  end)
+
+  it("every function of socket.tls in tls.md", function()
+    check_namespace(require("socket.tls"), "reference/tls.md")
   end)
 
   for _, mod in ipairs({ "http", "ftp", "smtp", "tp" }) do

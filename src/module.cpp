@@ -18,6 +18,8 @@ void open_unix(lua_State* L, int ns, int rt);
 void open_select(lua_State* L, int ns, int rt);
 void open_dns(lua_State* L, int ns, int rt);
 void open_waitfd(lua_State* L, int async, int rt);
+void open_tls(lua_State* L, int ns, int rt);
+void open_nosigpipe(lua_State* L, int ns);
 }  // namespace socket
 }  // namespace uvs
 
@@ -53,6 +55,8 @@ extern "C" __attribute__((visibility("default"))) int luaopen_socket_core(lua_St
   socket::open_unix(L, ns, rt);
   socket::open_select(L, ns, rt);
   socket::open_dns(L, ns, rt);
+  socket::open_tls(L, ns, rt);
+  socket::open_nosigpipe(L, ns);
   loop::open_async(L, ns, rt);
   lua_getfield(L, ns, "async");
   socket::open_waitfd(L, lua_gettop(L), rt);

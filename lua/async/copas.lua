@@ -17,6 +17,7 @@
 local socket = require("socket")
 local async = require("socket.async")
 local waitlist = require("socket.async.waitlist")
+local luasec = require("socket.luasec")
 
 local spawn, current, intask, now = async.spawn, async.current, async.intask, async.now
 local run, sleep, park, unpark_task = async.run, async.sleep, async._wait, async._wake
@@ -437,9 +438,13 @@ end
 local FAIR_OPS = 32  -- yield to the others after this many socket calls, waiting or not
 local ops = 0
 
+-- uvsocket's sockets, its TLS sockets and LuaSec's connections (which the bridge of
+-- socket/luasec.lua makes yield) wait by themselves: "stream". Anything else is driven
+-- non-blocking ("foreign").
 local function kind(skt)
   local s = tostring(skt)
-  if s:find("^tcp") or s:find("^unixstream") then return "stream" end
+  if s:find("^tcp") or s:find("^unixstream") or s:find("^tls{") then return "stream" end
+  if s:find("^SSL") and luasec.isconnection(skt) then return "stream" end
   if s:find("^udp") or s:find("^unixdgram") then return "dgram" end
   return "foreign"
 end
@@ -526,7 +531,7 @@ function M.receivepartial(skt, pattern, prefix)
   skt:settimeout(0)
   while true do
     local data, err, part = skt:receive(pattern, prefix)
-    if data or err ~= "timeout" or (part and #part > had) then
+    if data or not soft[err] or (part and #part > had) then
       io_done()
       return data, err, part
     end
@@ -621,17 +626,38 @@ end
 function M.flush() end
 
 -----------------------------------------------------------------------------------------------
--- TLS through LuaSec, when it is installed (uvsocket itself has no TLS)
+-- TLS: through LuaSec when it is installed (its calls yield through socket/luasec.lua), else
+-- through socket.tls with the same parameters.
 -----------------------------------------------------------------------------------------------
 local autoclose_of = setmetatable({}, weak_k)  -- socket -> thread record closing it
 
-local function ssl_wrap(skt, params)
-  if tostring(skt):find("^SSL") then return skt end
+local function is_tls(skt)
+  local s = tostring(skt)
+  return s:find("^SSL") ~= nil or s:find("^tls{") ~= nil
+end
+
+-- LuaSec's ssl module, or false when it is not installed.
+local luasec_ssl
+local function ssl_module()
+  if luasec_ssl == nil then
+    local ok, ssl = pcall(require, "ssl")
+    luasec_ssl = ok and type(ssl) == "table" and type(ssl.wrap) == "function" and ssl or false
+  end
+  return luasec_ssl
+end
+
+local function ssl_wrap(skt, params, servername)
+  if is_tls(skt) then return skt end
   if not params then
     error("cannot wrap the socket for TLS (ssl.wrap) without parameters or a context", 3)
   end
-  local ssl = require("ssl")
-  local tls = assert(ssl.wrap(skt, params))
+  local ssl = ssl_module()
+  local tls
+  if ssl then
+    tls = assert(ssl.wrap(skt, params))
+  else
+    tls = assert(require("socket.tls").wrap(skt, params, servername))
+  end
   tmo_connect[tls], tmo_send[tls], tmo_read[tls] = tmo_connect[skt], tmo_send[skt], tmo_read[skt]
   if names[skt] then names[tls] = names[skt] end
   local rec = autoclose_of[skt]
@@ -645,9 +671,18 @@ end
 -- copas.dohandshake(skt, params) -> the TLS socket | nil, "timeout"; raises when it fails.
 function M.dohandshake(skt, params)
   local tls = ssl_wrap(skt, params)
-  local ok, err = drive_foreign(tls, limit(tmo_connect[skt]), "w", function()
-    return tls:dohandshake()
-  end)
+  local ok, err
+  if kind(tls) == "stream" then
+    -- its handshake yields by itself, within the copas connect timeout
+    tls:settimeout(limit(tmo_connect[skt]))
+    ok, err = tls:dohandshake()
+    io_done()
+    if not ok and soft[err] then err = timeout_error("timeout") end
+  else
+    ok, err = drive_foreign(tls, limit(tmo_connect[skt]), "w", function()
+      return tls:dohandshake()
+    end)
+  end
   if ok then return tls end
   if err == "timeout" or soft[err] then return nil, err end
   error("TLS/SSL handshake failed: " .. tostring(err), 2)
@@ -707,8 +742,10 @@ do
   end
   function S:sni(names_, strict)
     local p = self.ssl_params
-    self.socket = ssl_wrap(self.socket, p.wrap)
     if names_ == nil and p.sni then names_, strict = p.sni.names, p.sni.strict end
+    self.socket = ssl_wrap(self.socket, p.wrap, type(names_) == "string" and names_ or nil)
+    -- socket.tls takes the server name when it wraps
+    if not self.socket.sni then return true end
     return self.socket:sni(names_, strict)
   end
 
@@ -1583,6 +1620,27 @@ function lazy.http()
     return t, t, t
   end
   function H.request(reqt, body)
+    -- https with copas's sslparams ({wrap = params, sni = ...} or bare LuaSec parameters):
+    -- socket.http's https (socket.tls) with those parameters, verification included.
+    if type(reqt) == "table" and reqt.sslparams ~= nil and not reqt.create
+      and tostring(reqt.url or ""):find("^https") then
+      local sp = reqt.sslparams
+      if type(sp) ~= "table" then return nil, "sslparams: a table of TLS parameters expected" end
+      local copy = {}
+      for k, v in pairs(reqt) do copy[k] = v end
+      copy.sslparams, copy.timeout = nil, nil
+      local params = sp
+      if sp.wrap ~= nil and not (sp.mode or sp.protocol or sp.verify) then params = sp.wrap end
+      if type(params) ~= "table" then
+        return nil, "sslparams: a table of TLS parameters expected (not a context)"
+      end
+      for k, v in pairs(params) do copy[k] = v end
+      copy.mode = nil
+      if type(sp.sni) == "table" and type(sp.sni.names) == "string" then
+        copy.servername = sp.sni.names
+      end
+      return http.request(copy)
+    end
     if type(reqt) ~= "table" or reqt.timeout == nil or reqt.create
       or tostring(reqt.url or ""):find("^https") then
       return http.request(reqt, body)

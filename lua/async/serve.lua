@@ -132,6 +132,10 @@ function M.serve(server, handler, options)
   if onshutdown ~= nil and type(onshutdown) ~= "function" then
     error("bad argument #3 to 'serve' (onshutdown must be a function)", 2)
   end
+  -- options.tls (with handshake_timeout, onfailure): TLS connections, see async/serve_tls.lua.
+  if options and options.tls ~= nil then
+    handler = require("socket.async.serve_tls").handler(handler, options)
+  end
   local st = { max = max, active = 0, parked = false, accepted = 0, refused = 0,
                onshutdown = onshutdown }
   local acceptor = spawn(accept_loop, server, handler, st)

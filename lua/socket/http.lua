@@ -21,8 +21,8 @@ local tp = require("socket.tp")
 
 local M = {}
 
-local error, ipairs, pairs, pcall, require, setmetatable, tonumber, tostring, type =
-  error, ipairs, pairs, pcall, require, setmetatable, tonumber, tostring, type
+local error, ipairs, pairs, require, setmetatable, tonumber, tostring, type =
+  error, ipairs, pairs, require, setmetatable, tonumber, tostring, type
 local concat, sort = table.concat, table.sort
 local find, format, gmatch, gsub, lower, match, sub =
   string.find, string.format, string.gmatch, string.gsub, string.lower, string.match, string.sub
@@ -53,18 +53,7 @@ schemes.http = {
   create = function() return socket.tcp end,
 }
 
--- https needs a TLS module that provides `ssl.https` with a `tcp(reqt)` socket factory; without
--- one the request fails with a clear message.
-schemes.https = {
-  port = 443,
-  create = function(reqt)
-    local ok, tls = pcall(require, "ssl.https")
-    if not ok or type(tls) ~= "table" or type(tls.tcp) ~= "function" then
-      try(nil, "https is not available: no TLS module provides 'ssl.https'")
-    end
-    return tls.tcp(reqt)
-  end,
-}
+-- schemes.https (socket.tls) is defined with the requests below.
 
 -----------------------------------------------------------------------------------------------
 -- Reading responses
@@ -346,6 +335,79 @@ local function basic(user, password)
   return "Basic " .. (mime.b64(url.unescape(user) .. ":" .. url.unescape(password)))
 end
 
+-----------------------------------------------------------------------------------------------
+-- https: socket.tls, with the request's TLS parameters under LuaSec's names (verify, cafile,
+-- capath, certificate, key, password, protocol, options, ciphers, servername, ...). The server
+-- is verified against the system's CA certificates, and its name checked, unless the request
+-- says verify = "none". Through a proxy the connection is a CONNECT tunnel.
+-----------------------------------------------------------------------------------------------
+local tls  -- socket.tls, loaded by the first https request
+
+-- Opens the tunnel to `t.authority` through the proxy `sock` is connected to.
+local function open_tunnel(sock, t)
+  local head = "CONNECT " .. t.authority .. " HTTP/1.1\r\nHost: " .. t.authority .. "\r\n"
+  if t.auth then head = head .. "Proxy-Authorization: " .. t.auth .. "\r\n" end
+  local ok, err = sock:send(head .. "\r\n")
+  if not ok then return nil, err end
+  local code, line = read_status(sock)
+  if not code then return nil, line end
+  local fields
+  fields, err = read_headers(sock)
+  if not fields then return nil, err end
+  if code < 200 or code > 299 then return nil, "proxy refused the tunnel: " .. line end
+  return true
+end
+
+-- The socket an https request uses: connect() makes the TCP connection (and the tunnel), then
+-- the TLS handshake; every other method is the TLS socket's.
+local Https = {}
+Https.__index = Https
+
+function Https:connect(host, port)
+  local sock = self.sock
+  local ok, err = sock:connect(host, port)
+  if not ok then return nil, err end
+  if self.tunnel then
+    ok, err = open_tunnel(sock, self.tunnel)
+    if not ok then return nil, err end
+  end
+  local wrapped
+  wrapped, err = tls.wrap(sock, self.params, self.servername)
+  if not wrapped then return nil, err end
+  return wrapped:dohandshake()
+end
+
+for _, name in ipairs({ "send", "receive", "receiveany", "close", "settimeout", "gettimeout",
+  "getfd", "dirty", "getpeername", "getsockname", "shutdown", "getstats", "setstats",
+  "getoption", "setoption", "info", "getpeercertificate", "getpeerverification",
+  "getsession" }) do
+  Https[name] = function(self, ...)
+    local sock = self.sock
+    return sock[name](sock, ...)
+  end
+end
+
+Https.__tostring = function(self) return tostring(self.sock) end
+
+schemes.https = {
+  port = 443,
+  tunnel = true,
+  -- `r` is the prepared request; `tunnel`, when it goes through a proxy: {authority, auth}.
+  create = function(r, tunnel)
+    tls = tls or require("socket.tls")
+    local params = tls.params_of(r) or {}
+    params.mode = "client"
+    if params.verify == nil then params.verify = "peer" end
+    local servername = params.servername or r.host
+    return function()
+      local sock, err = socket.tcp()
+      if not sock then return nil, err end
+      return setmetatable({ sock = sock, params = params, servername = servername,
+        tunnel = tunnel }, Https)
+    end
+  end,
+}
+
 -- The request as it will be sent: the URL parsed, explicit fields copied over it, defaults
 -- filled in, target, headers and the address to connect to worked out.
 local function prepare(reqt)
@@ -365,10 +427,12 @@ local function prepare(reqt)
   proxy = proxy and try(url.parse(proxy))
   -- The request target: the absolute URL for a proxy, otherwise the path and what follows it.
   -- The fragment belongs to the client and is never sent.
+  -- A scheme that tunnels through the proxy (https) sends the request to the origin itself.
+  local tunnel = proxy and defs.tunnel
   local target = r.uri
   if not target then
     local parts = { path = r.path, params = r.params, query = r.query }
-    if proxy then
+    if proxy and not tunnel then
       parts.scheme, parts.host, parts.port = scheme, r.host, r.port
     end
     target = url.build(parts)
@@ -381,9 +445,8 @@ local function prepare(reqt)
   local fields = { host = host, te = "trailers", connection = "close, TE" }
   fields["user-agent"] = M.USERAGENT
   if r.user and r.password then fields["authorization"] = basic(r.user, r.password) end
-  if proxy and proxy.user and proxy.password then
-    fields["proxy-authorization"] = basic(proxy.user, proxy.password)
-  end
+  local proxy_auth = proxy and proxy.user and proxy.password and basic(proxy.user, proxy.password)
+  if proxy_auth and not tunnel then fields["proxy-authorization"] = proxy_auth end
   if reqt.headers then
     for name, value in pairs(reqt.headers) do fields[lower(name)] = value end
   end
@@ -399,7 +462,11 @@ local function prepare(reqt)
   -- Where to connect, and with which socket factory: a proxy's own scheme decides its factory.
   if proxy then
     r.connect_host, r.connect_port = proxy.host, proxy.port or 3128
-    if not r.create then r.create = (schemes[proxy.scheme] or schemes.http).create(r) end
+    if not r.create and tunnel then
+      r.create = defs.create(r, { authority = bracket(r.host) .. ":" .. r.port, auth = proxy_auth })
+    elseif not r.create then
+      r.create = (schemes[proxy.scheme] or schemes.http).create(r)
+    end
   else
     r.connect_host, r.connect_port = r.host, r.port
     if not r.create then r.create = defs.create(r) end
@@ -433,7 +500,11 @@ end
 local generic
 
 -- The settings a followed redirect keeps from the request that led to it.
-local carried = { "sink", "step", "headers", "proxy", "redirect", "maxredirects" }
+-- The TLS parameters go along (a redirect from http to https is verified the same way), except
+-- servername, which belongs to the host first asked.
+local carried = { "sink", "step", "headers", "proxy", "redirect", "maxredirects",
+  "verify", "cafile", "capath", "certificate", "key", "password", "protocol", "options",
+  "ciphers", "ciphersuites", "depth", "alpn" }
 
 -- Follows a redirect with a new request that keeps the caller's settings (and its socket
 -- factory while the scheme stays the same).

@@ -65,11 +65,34 @@ end
 -- know EHLO). Returns the server's reply, which lists the extensions it offers.
 function session:greet(domain)
   expect(self, "2..")
+  return self:ehlo(domain)
+end
+
+-- EHLO (HELO when the server does not know EHLO); returns the reply.
+function session:ehlo(domain)
   local name = domain or M.DOMAIN
   self.try(self.tp:command("EHLO", name))
   local code, reply = self.tp:check("2..")
   if not code and match(reply, "^5%d%d") then return select(2, ask(self, "HELO", name, "2..")) end
   return select(2, self.try(code, reply))
+end
+
+-- STARTTLS: upgrades the session to TLS (socket.tls, with `params`: a table of TLS parameters
+-- or true for the defaults, which verify the server against the system's CA certificates and
+-- `host`), then says EHLO again; returns the new reply, whose extensions (AUTH) are the ones
+-- that count. Raises when the EHLO reply `ext` offers no STARTTLS: nothing, credentials least
+-- of all, is then sent in the clear.
+function session:starttls(params, host, domain, ext)
+  if not find(ext or "", "STARTTLS") then self.try(nil, "server does not offer STARTTLS") end
+  ask(self, "STARTTLS", nil, "2..")
+  local tls = require("socket.tls")
+  local p = {}
+  if type(params) == "table" then
+    for k, v in pairs(params) do p[k] = v end
+  end
+  local conn = self.try(tls.wrap(self.tp:getcontrol(), p, p.servername or host))
+  self.try(conn:dohandshake())
+  return self:ehlo(domain)
 end
 
 function session:mail(from)
@@ -252,7 +275,11 @@ M.send = protect(function(mailt)
     error("bad argument #1 to 'send' (table expected, got " .. type(mailt) .. ")", 2)
   end
   local s = M.open(mailt.server, mailt.port, mailt.create)
-  s:auth(mailt.user, mailt.password, s:greet(mailt.domain))
+  local ext = s:greet(mailt.domain)
+  if mailt.starttls then
+    ext = s:starttls(mailt.starttls, mailt.server or M.SERVER, mailt.domain, ext)
+  end
+  s:auth(mailt.user, mailt.password, ext)
   s:send(mailt)
   s:quit()
   return s:close()

@@ -11,6 +11,10 @@
 --   nginx()  Debian's nginx serving www/ (static files), /dav/ (PUT and DELETE) and /proxy
 --   ftpd()   python3-pyftpdlib (support/ftpd.py) with user "user"/"secret" and anonymous
 --   smtpd()  python3-aiosmtpd (support/smtpd.py), each message saved as a file
+--   TLS (certificates from support/tls.lua's certs()):
+--   nginx_tls(certs, files)  nginx with ssl on one port (www/, /dav/, /post), one worker
+--   s_server(certs, args, name)  `openssl s_server -www` with certificate `name`, extra args
+--   tlspeer(certs)           support/tlspeer.py: slow and misbehaving peers, one port each
 local socket = require("socket")
 
 local M = {}
@@ -243,14 +247,100 @@ function M.ftpd()
   return wait_ready(srv, true)
 end
 
-function M.smtpd()
+-- With `certs` (support/tls.lua) the server offers STARTTLS and AUTH only after it.
+function M.smtpd(certs)
   local py = python_with("aiosmtpd")
   local dir = tempdir("smtpd")
   os.execute("mkdir -p " .. quote(dir .. "/mail"))
   local srv = spawn(dir, PLAIN .. py .. " " .. quote(root .. "/spec/support/smtpd.py") .. " "
-    .. quote(dir .. "/mail"))
+    .. quote(dir .. "/mail") .. (certs and " " .. quote(certs.dir) or ""))
   srv.maildir = dir .. "/mail"
   return wait_ready(srv, true)
+end
+
+-- nginx with TLS (certificate and key of `certs`, see support/tls.lua) and `files` in its
+-- document root: GET of files, PUT and DELETE under /dav/, POST to /post (answers "posted N",
+-- N the request's content length), /hello for load tests.
+function M.nginx_tls(certs, files)
+  local nginx = which("nginx", { "/usr/sbin/nginx" })
+  local dir = tempdir("nginx-tls")
+  os.execute("mkdir -p " .. quote(dir .. "/www/dav") .. " " .. quote(dir .. "/tmp"))
+  for name, text in pairs(files or {}) do write(dir .. "/www/" .. name, text) end
+  local port = free_port()
+  local user = sh("id -u"):match("^0") and "user root root;\n" or ""
+  local conf = ([[
+%sdaemon off;
+master_process off;
+worker_processes 1;
+pid %s/nginx.pid;
+error_log %s/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path %s/tmp/body;
+  proxy_temp_path %s/tmp/proxy;
+  fastcgi_temp_path %s/tmp/fastcgi;
+  uwsgi_temp_path %s/tmp/uwsgi;
+  scgi_temp_path %s/tmp/scgi;
+  types { text/html html; text/plain txt; application/octet-stream bin; }
+  default_type application/octet-stream;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:%d ssl;
+    ssl_certificate %s;
+    ssl_certificate_key %s;
+    root %s/www;
+    location /dav/ {
+      dav_methods PUT DELETE;
+      create_full_put_path on;
+      client_max_body_size 64m;
+    }
+    location = /post { return 200 "posted $content_length\n"; }
+    location = /hello { return 200 "hello\n"; }
+    location /moved { return 301 /index.html; }
+  }
+}
+]]):format(user, dir, dir, dir, dir, dir, dir, dir, port, certs.dir .. "/server.pem",
+    certs.dir .. "/server.key", dir)
+  write(dir .. "/nginx.conf", conf)
+  local srv = spawn(dir, PLAIN .. nginx .. " -p " .. quote(dir)
+    .. " -e " .. quote(dir .. "/error.log") .. " -c " .. quote(dir .. "/nginx.conf"))
+  srv.port, srv.www = port, dir .. "/www"
+  return wait_ready(srv)
+end
+
+-- `openssl s_server -www` (a status page for any GET) with certificate `name` of `certs`
+-- (default "server") and the extra arguments `args` (a string).
+function M.s_server(certs, args, name)
+  local openssl = which("openssl", { "/usr/bin/openssl" })
+  local dir = tempdir("s_server")
+  local port = free_port()
+  local srv = spawn(dir, PLAIN .. openssl .. " s_server -quiet -www -accept 127.0.0.1:" .. port
+    .. " -cert " .. quote(certs.dir .. "/" .. (name or "server") .. ".pem") .. " -key "
+    .. quote(certs.dir .. "/" .. (name or "server") .. ".key") .. " " .. (args or ""))
+  srv.port = port
+  return wait_ready(srv)
+end
+
+-- support/tlspeer.py; srv.ports.slow, .stall, .reset, .garbage, .truncate, .connect, .echo.
+function M.tlspeer(certs)
+  local dir = tempdir("tlspeer")
+  local srv = spawn(dir, PLAIN .. "/usr/bin/python3 " .. quote(root .. "/spec/support/tlspeer.py")
+    .. " " .. quote(certs.dir))
+  local t0 = socket.gettime()
+  while socket.gettime() - t0 < 15 do
+    local line = srv:log():match("ports ([^\n]+)")
+    if line then
+      srv.ports = {}
+      for name, port in line:gmatch("(%w+)=(%d+)") do srv.ports[name] = tonumber(port) end
+      return srv
+    end
+    if not alive(srv.pid) then break end
+    socket.sleep(0.05)
+  end
+  local log = srv:log()
+  srv:stop()
+  error("tlspeer did not start:\n" .. log, 2)
 end
 
 return M

@@ -10,6 +10,7 @@
 
 #include "socket/address.hpp"
 #include "socket/errors.hpp"
+#include "socket/tls_session.hpp"
 
 namespace uvs::socket {
 
@@ -50,7 +51,8 @@ int common_gc(lua_State* L) {
   Runtime* rt = Runtime::of(L);
   if (!rt) {
     // The runtime is gone (the state is closing and finalized it): the descriptor is all that
-    // is left to release.
+    // is left to release (and a TLS session, which needs no runtime).
+    if (s->tls) tls_free(s);
     if (s->fd >= 0) ::close(s->fd);
     s->fd = -1;
     return 0;

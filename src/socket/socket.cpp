@@ -10,6 +10,7 @@
 #include <new>
 
 #include "socket/errors.hpp"
+#include "socket/tls_session.hpp"
 
 namespace uvs::socket {
 
@@ -33,6 +34,7 @@ const ClassName kClassNames[] = {
     {"unixstream{server}", kUnixStreamServer},
     {"unixdgram{unconnected}", kUnixDgramUnconnected},
     {"unixdgram{connected}", kUnixDgramConnected},
+    {"tls{client}", kTlsClient},
 };
 
 uint32_t class_bit(const char* cls) {
@@ -100,6 +102,8 @@ void close_socket(Socket* s, bool collected) {
     FdWatch* w = s->watch ? s->watch : s->sr->watcher(s->fd);
     if (w) w->close();
     s->watch = nullptr;
+    // A TLS session says close_notify if it can without waiting, and is freed.
+    if (s->tls) tls_free(s);
     if (s->fd >= 0) {
       ::close(s->fd);
       s->fd = -1;

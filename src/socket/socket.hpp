@@ -32,6 +32,8 @@
 
 namespace uvs::socket {
 
+struct TlsSession;
+
 // One bit per class; groups are unions of bits.
 enum ClassBits : uint32_t {
   kTcpMaster = 1u << 0,
@@ -44,13 +46,14 @@ enum ClassBits : uint32_t {
   kUnixStreamServer = 1u << 7,
   kUnixDgramUnconnected = 1u << 8,
   kUnixDgramConnected = 1u << 9,
+  kTlsClient = 1u << 10,  // a tcp{client} carrying TLS (socket.tls.wrap), either side
 
   kTcpAny = kTcpMaster | kTcpClient | kTcpServer,
   kUdpAny = kUdpUnconnected | kUdpConnected,
   kUnixStreamAny = kUnixStreamMaster | kUnixStreamClient | kUnixStreamServer,
   kUnixDgramAny = kUnixDgramUnconnected | kUnixDgramConnected,
   kStreamClient = kTcpClient | kUnixStreamClient,
-  kAnySocket = kTcpAny | kUdpAny | kUnixStreamAny | kUnixDgramAny,
+  kAnySocket = kTcpAny | kUdpAny | kUnixStreamAny | kUnixDgramAny | kTlsClient,
 };
 
 // Returned by wait_fd() and claim() when the caller must yield:
@@ -89,6 +92,10 @@ struct Socket {
   addrinfo* ai_next = nullptr;  // writes: the address tried now
   loop::OpSlot reading;
   loop::OpSlot writing;
+  // The TLS transport of a tls{client} (tls_session.hpp; freed by close_socket), null for every
+  // other socket. Only the tls{client} methods' own continuations (stream.cpp, instantiated for
+  // TLS) read it, so plain sockets never test it on their I/O paths.
+  TlsSession* tls = nullptr;
 };
 
 // Lua frees a socket's memory without running any destructor.

@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "socket/errors.hpp"
+#include "socket/tls_session.hpp"
 
 namespace uvs::socket {
 
@@ -61,10 +62,15 @@ int receive_done(lua_State* L, Socket* s, const Match& m) {
   return 3;
 }
 
+// LuaSocket's message for `err`, or the TLS session's own for a TLS failure.
+const char* error_text(const Socket* s, int err) {
+  return err == kTlsFailed && s->tls ? s->tls->message : io_error(err);
+}
+
 int receive_failed(lua_State* L, Socket* s, int err) {
   release(L, s, s->reading);
   lua_pushnil(L);
-  lua_pushstring(L, io_error(err));
+  lua_pushstring(L, error_text(s, err));
   // An oversized receive hands over exactly its limit; the rest stays for the next call.
   push_match(L, s, err == kIoOversized ? s->matcher.over() : s->matcher.partial(s->buf.size()));
   return 3;
@@ -83,19 +89,24 @@ int receive_refused(lua_State* L, int err) {
 // kIoClosed at end of stream, EAGAIN, or another errno value. With `small` the read goes into the
 // runtime's scratch area and only what arrived is kept (see prefetch); otherwise it goes straight
 // into the buffer.
+// How much room a read into the buffer asks for. A count is read in one piece when it is not
+// too large; a large one grows the buffer with what arrives (doubling), so that receive(1e12)
+// takes memory only for data that came.
+inline size_t read_want(const Socket* s) {
+  const Pattern& p = s->matcher.pattern();
+  size_t want = BufferPool::kReadChunk;
+  if (p.kind == PatternKind::kCount && p.count > s->buf.size() + want) {
+    want = p.count - s->buf.size();
+    if (want > kUpFront) want = s->buf.size() > kUpFront ? s->buf.size() : kUpFront;
+  }
+  return want;
+}
+
 int fill(SocketRuntime* sr, Socket* s, bool small = false) {
   char* at = sr->scratch();
   size_t room = SocketRuntime::kScratchSize;
   if (!small) {
-    // A count is read in one piece when it is not too large; a large one grows the buffer with
-    // what arrives (doubling), so that receive(1e12) takes memory only for data that came.
-    const Pattern& p = s->matcher.pattern();
-    size_t want = BufferPool::kReadChunk;
-    if (p.kind == PatternKind::kCount && p.count > s->buf.size() + want) {
-      want = p.count - s->buf.size();
-      if (want > kUpFront) want = s->buf.size() > kUpFront ? s->buf.size() : kUpFront;
-    }
-    at = s->buf.prepare(sr->pool(), want, &room);
+    at = s->buf.prepare(sr->pool(), read_want(s), &room);
     if (!at) return ENOMEM;
   }
   ssize_t n;
@@ -121,6 +132,34 @@ int fill(SocketRuntime* sr, Socket* s, bool small = false) {
   return err == EWOULDBLOCK ? EAGAIN : err;
 }
 
+// fill() for a tls{client}: decrypted bytes straight into the buffer. Returns kIoDone, kIoClosed,
+// kTlsWantRead/kTlsWantWrite, ENOMEM, an errno value or kTlsFailed.
+int fill_tls(SocketRuntime* sr, Socket* s) {
+  size_t room = 0;
+  char* at = s->buf.prepare(sr->pool(), read_want(s), &room);
+  if (!at) return ENOMEM;
+  size_t got = 0;
+  const int err = tls_read(s, at, room, &got);
+  if (err == kIoDone) {
+    s->buf.commit(got);
+    return kIoDone;
+  }
+  if (s->buf.empty()) s->buf.release(sr->pool());
+  return err;
+}
+
+// The direction a TLS step that wants `err` (kTlsWantRead/kTlsWantWrite) waits for. The
+// watcher has one reader and one writer slot, which the socket's own read and write owners
+// use: a step of one direction that needs the other one's readiness while that direction is
+// busy (renegotiation, which the contexts refuse, or a key update met by a receive while a
+// send waits) waits for its own direction instead and retries.
+inline int tls_wait_dir(Socket* s, int err, bool reading) {
+  const int dir = err == kTlsWantRead ? FdWatch::kRead : FdWatch::kWrite;
+  if (reading && dir == FdWatch::kWrite && s->writing.busy()) return FdWatch::kRead;
+  if (!reading && dir == FdWatch::kRead && s->reading.busy()) return FdWatch::kWrite;
+  return dir;
+}
+
 // The poll callback's read for a waiting receive (FdWatch::Prefetch). What it cannot return
 // (end of stream, an error) waits in s->pending for the receive to report. A receive that
 // expects little (a line, a short count) into an empty buffer reads through the scratch area,
@@ -136,6 +175,10 @@ void prefetch(SocketRuntime* sr, void* ctx) {
   if (err != kIoDone && err != EAGAIN) s->pending = err;
 }
 
+// The receive continuation, instantiated for plain streams and for tls{client} (kTls): the TLS
+// one reads through the session and has no read-ahead in the poll callback (the bytes there
+// must be decrypted first); the plain one is exactly what it is without TLS.
+template <bool kTls>
 int receive_k(lua_State* L, int status, lua_KContext ctx) {
   auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
   SocketRuntime* sr = s->sr;
@@ -152,33 +195,42 @@ int receive_k(lua_State* L, int status, lua_KContext ctx) {
       err = kIoClosed;
       break;
     }
-    // When the previous read drained the socket and the watcher has reported nothing since,
-    // wait at once: the recv() that would fail with EAGAIN is saved.
-    if (s->pending) {
+    const size_t before = s->buf.size();
+    if constexpr (kTls) {
+      err = fill_tls(sr, s);  // the session's BIO saves the recv() that would fail
+    } else if (s->pending) {
+      // When the previous read drained the socket and the watcher has reported nothing since,
+      // wait at once: the recv() that would fail with EAGAIN is saved.
       err = s->pending;
       s->pending = 0;
     } else {
       const bool skip = s->watch && !s->watch->maybe_readable();
-      const size_t before = s->buf.size();
       err = skip ? EAGAIN : fill(sr, s);
-      // A receive that keeps finding data lets the other tasks run now and then.
-      if (err == kIoDone && loop::spend(L, sr->rt(), s->buf.size() - before) == loop::Wake::kNone) {
-        return loop::yield(L, sr->rt(), ctx, receive_k);
-      }
+    }
+    // A receive that keeps finding data lets the other tasks run now and then.
+    if (err == kIoDone && loop::spend(L, sr->rt(), s->buf.size() - before) == loop::Wake::kNone) {
+      return loop::yield(L, sr->rt(), ctx, receive_k<kTls>);
     }
     if (err == kIoClosed && s->matcher.oversized(s->buf.size())) err = kIoOversized;
     if (err == kIoClosed && s->matcher.done_at_eof(s->buf.size())) {
       const size_t n = s->buf.size();
       return receive_done(L, s, Match{n, n, false});
     }
-    if (err == EAGAIN) {
+    if constexpr (kTls) {
+      if (err == kTlsWantRead || err == kTlsWantWrite) {
+        err = wait_fd(L, s, tls_wait_dir(s, err, true), d, "receive");
+        if (err == kYield) return loop::yield(L, sr->rt(), ctx, receive_k<kTls>);
+      }
+    } else if (err == EAGAIN) {
       err = wait_fd(L, s, FdWatch::kRead, d, "receive", prefetch);
-      if (err == kYield) return loop::yield(L, sr->rt(), ctx, receive_k);
+      if (err == kYield) return loop::yield(L, sr->rt(), ctx, receive_k<kTls>);
     }
   }
   return receive_failed(L, s, err);
 }
 
+// The send continuation, for plain streams and (kTls) through a tls{client}'s session.
+template <bool kTls>
 int send_k(lua_State* L, int status, lua_KContext ctx) {
   auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
   const char* data = lua_tostring(L, 2) + s->wr_first;
@@ -190,13 +242,30 @@ int send_k(lua_State* L, int status, lua_KContext ctx) {
       err = kIoClosed;
       break;
     }
+    if constexpr (kTls) {
+      size_t n = 0;
+      err = tls_write(s, data + s->wr_done, count - s->wr_done, &n);
+      if (err == kIoDone) {
+        s->wr_done += n;
+        s->sent += static_cast<double>(n);
+        if (loop::spend(L, s->sr->rt(), n) == loop::Wake::kNone) {
+          return loop::yield(L, s->sr->rt(), ctx, send_k<kTls>);
+        }
+        continue;
+      }
+      if (err == kTlsWantRead || err == kTlsWantWrite) {
+        err = wait_fd(L, s, tls_wait_dir(s, err, false), d, "send");
+        if (err == kYield) return loop::yield(L, s->sr->rt(), ctx, send_k<kTls>);
+      }
+      continue;
+    }
     const ssize_t n = ::send(s->fd, data + s->wr_done, count - s->wr_done, MSG_NOSIGNAL);
     if (n >= 0) {
       s->wr_done += static_cast<size_t>(n);
       s->sent += static_cast<double>(n);
       // A send that keeps finding room lets the other tasks run now and then.
       if (loop::spend(L, s->sr->rt(), static_cast<size_t>(n)) == loop::Wake::kNone) {
-        return loop::yield(L, s->sr->rt(), ctx, send_k);
+        return loop::yield(L, s->sr->rt(), ctx, send_k<kTls>);
       }
       continue;
     }
@@ -204,14 +273,14 @@ int send_k(lua_State* L, int status, lua_KContext ctx) {
     err = errno;
     if (err == EAGAIN || err == EWOULDBLOCK) {
       err = wait_fd(L, s, FdWatch::kWrite, d, "send");
-      if (err == kYield) return loop::yield(L, s->sr->rt(), ctx, send_k);
+      if (err == kYield) return loop::yield(L, s->sr->rt(), ctx, send_k<kTls>);
     }
   }
   const auto last_sent = static_cast<lua_Number>(s->wr_first + s->wr_done);
   release(L, s, s->writing);
   if (err != kIoDone) {
     lua_pushnil(L);
-    lua_pushstring(L, io_error(err));
+    lua_pushstring(L, error_text(s, err));
     lua_pushnumber(L, last_sent);
   } else {
     lua_pushnumber(L, last_sent);
@@ -264,13 +333,15 @@ bool receive_pattern(lua_State* L, Pattern* p) {
   return true;
 }
 
+template <bool kTls>
 int receive_begin(lua_State* L, Socket* s, const Pattern& p, double start) {
   s->matcher.reset(p);
   s->rd_start = start;
-  return receive_k(L, LUA_OK, 0);
+  return receive_k<kTls>(L, LUA_OK, 0);
 }
 
 // A receive queued behind another one: its turn came, or it gave up.
+template <bool kTls>
 int receive_turn_k(lua_State* L, int status, lua_KContext ctx) {
   (void)status;
   auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
@@ -278,7 +349,7 @@ int receive_turn_k(lua_State* L, int status, lua_KContext ctx) {
   if (st != kIoDone) return receive_refused(L, st);
   Pattern p;
   (void)receive_pattern(L, &p);  // checked at the entry already
-  return receive_begin(L, s, p, ctx_start(ctx));
+  return receive_begin<kTls>(L, s, p, ctx_start(ctx));
 }
 
 // Reads the send arguments: the string at 2, the range at 3 and 4 (LuaSocket's clamping).
@@ -311,15 +382,17 @@ int send_refused(lua_State* L, int err) {
   return 3;
 }
 
+template <bool kTls>
 int send_begin(lua_State* L, Socket* s, size_t first, size_t count, double start) {
   // The range lives in the socket, and the string stays at index 2 while the call waits.
   s->wr_first = first;
   s->wr_count = count;
   s->wr_start = start;
   s->wr_done = 0;
-  return send_k(L, LUA_OK, 0);
+  return send_k<kTls>(L, LUA_OK, 0);
 }
 
+template <bool kTls>
 int send_turn_k(lua_State* L, int status, lua_KContext ctx) {
   (void)status;
   auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
@@ -328,10 +401,8 @@ int send_turn_k(lua_State* L, int status, lua_KContext ctx) {
   size_t first = 0;
   size_t count = 0;
   send_range(L, &first, &count);  // checked at the entry already
-  return send_begin(L, s, first, count, ctx_start(ctx));
+  return send_begin<kTls>(L, s, first, count, ctx_start(ctx));
 }
-
-}  // namespace
 
 // receive() and receive("*l"), the calls of nearly every line protocol, without the general
 // parsing: true when the arguments are exactly one of those.
@@ -344,7 +415,8 @@ bool plain_line(lua_State* L) {
   return n == 2 && w[0] == '*' && w[1] == 'l';
 }
 
-int stream_receive(lua_State* L, Socket* s) {
+template <bool kTls>
+int receive_entry(lua_State* L, Socket* s) {
   Pattern p;
   if (plain_line(L)) {
     lua_settop(L, 4);
@@ -355,10 +427,15 @@ int stream_receive(lua_State* L, Socket* s) {
   }
   const double start = call_start(s);
   const int st = claim(L, s, s->reading, start, "receive");
-  if (st == kYield) return loop::yield(L, s->sr->rt(), start_ctx(start), receive_turn_k);
+  if (st == kYield) return loop::yield(L, s->sr->rt(), start_ctx(start), receive_turn_k<kTls>);
   if (st != kIoDone) return receive_refused(L, st);
-  return receive_begin(L, s, p, start);
+  return receive_begin<kTls>(L, s, p, start);
 }
+
+}  // namespace
+
+int stream_receive(lua_State* L, Socket* s) { return receive_entry<false>(L, s); }
+int tls_stream_receive(lua_State* L, Socket* s) { return receive_entry<true>(L, s); }
 
 namespace {
 
@@ -367,17 +444,17 @@ Pattern any_pattern(lua_State* L) {
   return Pattern{PatternKind::kAny, static_cast<size_t>(lua_tointeger(L, 2)), 0};
 }
 
+template <bool kTls>
 int receive_any_turn_k(lua_State* L, int status, lua_KContext ctx) {
   (void)status;
   auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
   const int st = turn_status(L, s);
   if (st != kIoDone) return receive_refused(L, st);
-  return receive_begin(L, s, any_pattern(L), ctx_start(ctx));
+  return receive_begin<kTls>(L, s, any_pattern(L), ctx_start(ctx));
 }
 
-}  // namespace
-
-int stream_receive_any(lua_State* L, Socket* s) {
+template <bool kTls>
+int receive_any_entry(lua_State* L, Socket* s) {
   const lua_Integer max = luaL_optinteger(L, 2, BufferPool::kReadChunk);
   luaL_argcheck(L, max >= 1, 2, "size must be at least 1");
   lua_settop(L, 1);
@@ -385,21 +462,31 @@ int stream_receive_any(lua_State* L, Socket* s) {
   lua_pushnil(L);  // no prefix
   const double start = call_start(s);
   const int st = claim(L, s, s->reading, start, "receive");
-  if (st == kYield) return loop::yield(L, s->sr->rt(), start_ctx(start), receive_any_turn_k);
+  if (st == kYield) {
+    return loop::yield(L, s->sr->rt(), start_ctx(start), receive_any_turn_k<kTls>);
+  }
   if (st != kIoDone) return receive_refused(L, st);
-  return receive_begin(L, s, any_pattern(L), start);
+  return receive_begin<kTls>(L, s, any_pattern(L), start);
 }
 
-int stream_send(lua_State* L, Socket* s) {
+template <bool kTls>
+int send_entry(lua_State* L, Socket* s) {
   size_t first = 0;
   size_t count = 0;
   send_range(L, &first, &count);  // raises on a bad argument, before anything is claimed
   const double start = call_start(s);
   const int st = claim(L, s, s->writing, start, "send");
-  if (st == kYield) return loop::yield(L, s->sr->rt(), start_ctx(start), send_turn_k);
+  if (st == kYield) return loop::yield(L, s->sr->rt(), start_ctx(start), send_turn_k<kTls>);
   if (st != kIoDone) return send_refused(L, st);
-  return send_begin(L, s, first, count, start);
+  return send_begin<kTls>(L, s, first, count, start);
 }
+
+}  // namespace
+
+int stream_receive_any(lua_State* L, Socket* s) { return receive_any_entry<false>(L, s); }
+int tls_stream_receive_any(lua_State* L, Socket* s) { return receive_any_entry<true>(L, s); }
+int stream_send(lua_State* L, Socket* s) { return send_entry<false>(L, s); }
+int tls_stream_send(lua_State* L, Socket* s) { return send_entry<true>(L, s); }
 
 namespace {
 

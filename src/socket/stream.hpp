@@ -21,6 +21,13 @@ int stream_receive_any(lua_State* L, Socket* s);
 // Yields in a task while the kernel's send buffer is full; blocks in poll(2) elsewhere.
 int stream_send(lua_State* L, Socket* s);
 
+// The same three for a tls{client}: the bytes go through its TLS session (tls_session.hpp) and
+// the receive buffer holds decrypted data; waits are for what the session wants (a receive may
+// wait for the socket to be writable, and a send for it to be readable).
+int tls_stream_receive(lua_State* L, Socket* s);
+int tls_stream_receive_any(lua_State* L, Socket* s);
+int tls_stream_send(lua_State* L, Socket* s);
+
 // server:accept() -> client | nil, err, for a server of class `client_class`'s family.
 int stream_accept(lua_State* L, Socket* s, const char* client_class);
 
