@@ -365,10 +365,15 @@ describe("socket.http.server", function()
   end)
 
   it("raises 'TLS not available' for tls without socket.tls, and wraps with it", function()
+    -- socket.tls made unavailable, whether it is installed or not
+    local real = package.loaded["socket.tls"]
+    package.loaded["socket.tls"] = nil
+    package.preload["socket.tls"] = function() error("module 'socket.tls' not found") end
     async.run(function()
       assert.has_error(function() server.listen{ handler = app, tls = {} } end,
         "TLS not available")
     end)
+    package.preload["socket.tls"] = nil
     local wrapped = 0
     package.preload["socket.tls"] = function()
       return { wrap = function(sock, params)
@@ -381,7 +386,7 @@ describe("socket.http.server", function()
       assert.matches("hello \n$", exchange(port, "GET /hello HTTP/1.1\r\nHost: h\r\n"
         .. "Connection: close\r\n\r\n"))
     end)
-    package.preload["socket.tls"], package.loaded["socket.tls"] = nil, nil
+    package.preload["socket.tls"], package.loaded["socket.tls"] = nil, real
     assert.are.equal(1, wrapped)
   end)
 end)
