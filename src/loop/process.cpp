@@ -121,6 +121,8 @@ const char* unforkable(lua_State* L, Runtime* rt) {
                            "before any task is spawned or after every task has finished)",
                            static_cast<int>(rt->live_tasks()));
   }
+  // Watchers closed since the last run are freed by their close callbacks: let them run.
+  rt->flush_closing();
   if (rt->live_watchers() > 0) {
     return lua_pushfstring(L, "%d descriptor(s) are watched by the loop (close the sockets "
                            "that tasks used before starting workers)",
