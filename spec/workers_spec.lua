@@ -281,6 +281,28 @@ describe("worker processes", function()
     srv:close()
   end)
 
+  it("listen's worker options are checked, and listen with workers refuses a task", function()
+    local server = require("socket.http.server")
+    local h = function() end
+    for _, case in ipairs({
+      { { handler = h, workers = -1 }, "workers must be an integer >= 0" },
+      { { handler = h, workers = 1, grace = 0 / 0 }, "grace must be a number >= 0" },
+      { { handler = h, workers = 1, init_worker = "x" }, "init_worker must be a function" },
+    }) do
+      local ok, err = pcall(server.listen, case[1])
+      assert.is_false(ok)
+      assert.matches(case[2], err, 1, true)
+    end
+    async.run(function()
+      local ok, err = pcall(server.listen, { handler = h, workers = 2 })
+      assert.is_false(ok)
+      assert.matches("with workers must be called outside socket.async.run", err, 1, true)
+      ok, err = pcall(server.listen, { handler = h, reuseport = true })
+      assert.is_false(ok)
+      assert.matches("reuseport needs workers", err, 1, true)
+    end)
+  end)
+
   it("bad options raise argument errors", function()
     local srv = assert(socket.bind("127.0.0.1", 0))
     for _, case in ipairs({

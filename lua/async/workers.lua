@@ -281,11 +281,11 @@ function M.serve(server, handler, options)
     error("bad argument #3 to 'serve' (reuseport must be a boolean)", 2)
   end
   local grace = options.grace
-  if grace ~= nil and (type(grace) ~= "number" or not (grace >= 0)) then
+  if grace ~= nil and (type(grace) ~= "number" or grace ~= grace or grace < 0) then
     error("bad argument #3 to 'serve' (grace must be a number >= 0)", 2)
   end
   local backlog = options.backlog
-  if backlog ~= nil and (type(backlog) ~= "number" or not (backlog >= 1)) then
+  if backlog ~= nil and (type(backlog) ~= "number" or backlog ~= backlog or backlog < 1) then
     error("bad argument #3 to 'serve' (backlog must be a number >= 1)", 2)
   end
   local max = options.max

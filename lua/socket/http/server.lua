@@ -913,7 +913,8 @@ function M.listen(options)
         error("bad argument #1 to 'listen' (" .. k .. " must be a function)", 2)
       end
     end
-    if options.grace ~= nil and (type(options.grace) ~= "number" or not (options.grace >= 0)) then
+    if options.grace ~= nil and (type(options.grace) ~= "number" or options.grace ~= options.grace
+        or options.grace < 0) then
       error("bad argument #1 to 'listen' (grace must be a number >= 0)", 2)
     end
   end
