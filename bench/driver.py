@@ -50,7 +50,9 @@ LABELS = {
 }
 # Servers that take part in some scenario groups only (the others take part in every group but
 # "ws", which has a server of its own only for C, uvsocket and python3-websockets).
-ONLY = {"uvsocket-httpd": {"http"}, "openresty": {"http"}, "python-ws": {"ws"}}
+ONLY = {"uvsocket-httpd": {"http", "workers"}, "openresty": {"http"}, "python-ws": {"ws"}}
+# The worker-process scenarios (serve{workers = N}) exist for uvsocket's two HTTP servers only.
+WORKERS_SERVERS = {"uvsocket", "uvsocket-httpd"}
 WS_SERVERS = {"c", "uvsocket", "python-ws"}
 OPENRESTY_MODULE = "/usr/lib/nginx/modules/ngx_http_lua_module.so"
 
@@ -61,6 +63,8 @@ def supports(server, group):
         return group in ONLY[server]
     if group == "ws":
         return server in WS_SERVERS
+    if group == "workers":
+        return server in WORKERS_SERVERS
     return True
 
 # Scenario groups, in report order. Each scenario: name, group, server program, mode.
@@ -76,6 +80,8 @@ SCENARIOS = [
     ("http-100", "http", "http", {"conns": 100}),
     ("http-1000", "http", "http", {"conns": 1000}),
     ("ws-1000", "ws", "ws", {"conns": 1000}),
+    ("workers-1", "workers", "http", {"conns": 100, "workers": 1}),
+    ("workers-2", "workers", "http", {"conns": 100, "workers": 2}),
     ("accept", "accept", "echo", {"conns": 32}),
     ("stall-200m", "stall", "stall", {"conns": 1}),
     ("timers", "timers", "timers", {"tasks": 1000}),
@@ -117,7 +123,7 @@ class Env:
     def loadgen(self):
         return os.path.join(self.bin, "loadgen")
 
-    def server_command(self, server, mode, port):
+    def server_command(self, server, mode, port, workers=None):
         """The command line and environment of `server` in `mode` (echo, block, all, http)."""
         env = dict(os.environ)
         for k in ("LUA_INIT", "LUA_INIT_5_4"):
@@ -134,8 +140,10 @@ class Env:
         if server == "uvsocket-httpd":
             env["LUA_PATH"] = self.lua_path
             env["LUA_CPATH"] = self.lua_cpath
-            return ["lua5.4", os.path.join(self.servers, "uvsocket", "http_server.lua"),
-                    str(port)], env
+            cmd = ["lua5.4", os.path.join(self.servers, "uvsocket", "http_server.lua"), str(port)]
+            if workers is not None:
+                cmd.append(str(workers))
+            return cmd, env
         impl = "uvsocket" if server.startswith("uvsocket") else server
         if impl == "uvsocket":
             base = server == "uvsocket-base"
@@ -148,6 +156,8 @@ class Env:
         cmd = ["lua5.4", os.path.join(self.servers, impl, script[mode]), str(port)]
         if mode in ("block", "all"):
             cmd.append(mode)
+        if workers is not None:
+            cmd.append(str(workers))
         if mode == "stall":
             # the bulk echo, with a ticker task that records the longest gap between its ticks
             cmd.append("block")
@@ -324,6 +334,28 @@ def proc_snapshot(pid):
     return snap
 
 
+def tree_snapshot(pid):
+    """proc_snapshot summed over process `pid` and all its descendants (a supervisor and its
+    worker processes): CPU seconds and RSS add up."""
+    total = {"cpu_s": 0.0, "ctxt": 0, "rss_kb": 0, "hwm_kb": 0, "procs": 0}
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        snap = proc_snapshot(p)
+        if snap is None:
+            continue
+        for k in ("cpu_s", "ctxt", "rss_kb", "hwm_kb"):
+            total[k] += snap[k]
+        total["procs"] += 1
+        try:
+            for tid in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{tid}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except (OSError, ValueError):
+            pass
+    return total if total["procs"] else None
+
+
 def parse_kv(line):
     out = {}
     for item in line.split():
@@ -348,11 +380,12 @@ class Runner:
         self.server_cpu = 1 if args.pin else None
         self.client_cpu = 0 if args.pin else None
 
-    def start_server(self, server, mode, tag):
+    def start_server(self, server, mode, tag, workers=None):
         port = free_port()
-        cmd, senv = self.env.server_command(server, mode, port)
+        cmd, senv = self.env.server_command(server, mode, port, workers)
         log = os.path.join(self.env.logs, f"{tag}-{server}.log")
-        proc = spawn(cmd, senv, log, self.server_cpu)
+        # Worker processes are meant to spread over every CPU: never pinned to one.
+        proc = spawn(cmd, senv, log, self.server_cpu if workers is None else None)
         deadline = time.monotonic() + 10.0
         while not listening(port):
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -372,10 +405,20 @@ class Runner:
             elif group == "stall" and not server.startswith("uvsocket"):
                 return None  # a uvsocket figure: the ticker is a task
             else:
-                proc, port, log = self.start_server(server, mode, tag)
+                workers = params.get("workers") if group == "workers" else None
+                proc, port, log = self.start_server(server, mode, tag, workers)
                 try:
-                    if group == "http":
-                        rec.update(self.run_wrk(proc, port, params))
+                    if workers is not None:
+                        # wait until every worker has started (the supervisor's children)
+                        deadline = time.monotonic() + 10.0
+                        while (tree_snapshot(proc.pid) or {}).get("procs", 0) < workers + 1:
+                            if time.monotonic() > deadline:
+                                raise RuntimeError(f"{server}: workers did not start: "
+                                                   f"{tail(log)}")
+                            time.sleep(0.02)
+                        rec["workers"] = workers
+                    if group in ("http", "workers"):
+                        rec.update(self.run_wrk(proc, port, params, tree=workers is not None))
                     else:
                         rec.update(self.run_loadgen(group, proc, port, params))
                     if group == "stall":
@@ -449,7 +492,7 @@ class Runner:
         res["errors"] = errs
         return res
 
-    def run_wrk(self, proc, port, params):
+    def run_wrk(self, proc, port, params, tree=False):
         p = self.prof
         url = f"http://127.0.0.1:{port}/"
         conns = str(params["conns"])
@@ -459,10 +502,11 @@ class Runner:
         rc, out, err = run_bounded(base + ["-d", f"{warm}s", url], warm + 20, cpu=self.client_cpu)
         if rc != 0:
             raise RuntimeError(f"wrk warm-up failed: {err.strip()[-300:]}")
-        s0 = proc_snapshot(proc.pid)
+        snapshot = tree_snapshot if tree else proc_snapshot
+        s0 = snapshot(proc.pid)
         rc, out, err = run_bounded(base + ["-d", f"{dur}s", "--latency", url], dur + 20,
                                    cpu=self.client_cpu)
-        s1 = proc_snapshot(proc.pid)
+        s1 = snapshot(proc.pid)
         if rc != 0:
             raise RuntimeError(f"wrk failed: {err.strip()[-300:]}")
         w = parse_wrk(out)
@@ -543,10 +587,13 @@ def by_key(records):
     return out
 
 
-def ratio_median(records, scenario, server, field, ref="c", per_value=None):
-    """Median over repetitions of record[field] / ref-record[field] from the same repetition."""
+def ratio_median(records, scenario, server, field, ref="c", per_value=None, ref_scenario=None):
+    """Median over repetitions of record[field] / ref-record[field] from the same repetition
+    (the reference: server `ref` in the same scenario, or in `ref_scenario` when given)."""
     recs = [r for r in records if r["scenario"] == scenario and "error" not in r]
-    ref_by_rep = {r["rep"]: r for r in recs if r["server"] == ref}
+    refs = recs if ref_scenario is None else \
+        [r for r in records if r["scenario"] == ref_scenario and "error" not in r]
+    ref_by_rep = {r["rep"]: r for r in refs if r["server"] == ref}
     ratios = []
     for r in recs:
         if r["server"] != server or r["rep"] not in ref_by_rep:
@@ -637,6 +684,31 @@ class Report:
                     f"{fmt(self.mfield(sc, sv, None, us_per_req), 2)} | "
                     f"{fmt(self.mfield(sc, sv, None, per_cpu))} | {fmt(cpur, 2)} | "
                     f"{fmt(rss / 1024 if rss else None, 1)} | {per} |")
+        return "\n".join(rows)
+
+    def table_workers(self):
+        rows = ["| server | workers | median requests/s | vs 1 worker | p99 ms | server CPU s "
+                "(all processes) | requests per CPU-s | vs 1 worker | per-repetition "
+                "requests/s |",
+                "|---|---|---|---|---|---|---|---|---|"]
+        for sv in self.servers:
+            if sv not in WORKERS_SERVERS:
+                continue
+            for sc in self.scenarios_of("workers"):
+                rs = self.runs(sc, sv)
+                n = params_workers(sc)
+                if not rs:
+                    rows.append(f"| {LABELS[sv]} | {n} | failed | | | | | | |")
+                    continue
+                ratio = ratio_median(self.records, sc, sv, "value", ref=sv, ref_scenario="workers-1")
+                cpur = ratio_median(self.records, sc, sv, None, ref=sv, per_value=per_cpu,
+                                    ref_scenario="workers-1")
+                per = " ".join(fmt(r["value"]) for r in sorted(rs, key=lambda r: r["rep"]))
+                rows.append(f"| {LABELS[sv]} | {n} | {fmt(self.mfield(sc, sv, 'value'))} | "
+                            f"{fmt(ratio, 2)} | {fmt(self.mfield(sc, sv, 'p99'), 3)} | "
+                            f"{fmt(self.mfield(sc, sv, 'cpu_s'), 2)} | "
+                            f"{fmt(self.mfield(sc, sv, None, per_cpu))} | {fmt(cpur, 2)} | "
+                            f"{per} |")
         return "\n".join(rows)
 
     def table_stall(self):
@@ -773,6 +845,14 @@ class Report:
             rows.append(f"| {sc}: socket.http.server requests per server CPU-second ≥ "
                         f"OpenResty | {fmt(c, 2)}× OpenResty | "
                         f"{verdict(c >= 1.0 if c is not None else None)} |")
+        for wsv in ("uvsocket", "uvsocket-httpd"):
+            if not (self.runs("workers-1", wsv) and self.runs("workers-2", wsv)):
+                continue
+            c = ratio_median(self.records, "workers-2", wsv, None, ref=wsv, per_value=per_cpu,
+                             ref_scenario="workers-1")
+            rows.append(f"| {LABELS[wsv]}, 2 workers: requests per server CPU-second within "
+                        f"10 % of 1 worker's | {fmt(c, 2)}× | "
+                        f"{verdict(c >= 0.9 if c is not None else None)} |")
         if have("ws-1000") and self.runs("ws-1000", "python-ws"):
             r = ratio_median(self.records, "ws-1000", sv, "value", ref="python-ws")
             rows.append(f"| ws-1000: messages/s ≥ python3-websockets | {fmt(r, 2)}× | "
@@ -823,6 +903,10 @@ class Report:
         if self.scenarios_of("http"):
             results += ["### HTTP/1.1 keep-alive hello (wrk -t1)", "",
                         self.table_throughput("http", "requests/s", "request"), ""]
+        if self.scenarios_of("workers"):
+            results += ["### Worker processes: the HTTP hello with serve{workers = N} "
+                        "(wrk -t1, 100 connections; CPU of the supervisor and every worker)", "",
+                        self.table_workers(), ""]
         if self.scenarios_of("ws"):
             results += ["### WebSocket echo (loadgen -m ws: 64-byte text messages, closed loop)",
                         "", self.table_throughput("ws", "messages/s", "message"), ""]
@@ -872,7 +956,7 @@ class Report:
         if not gp:
             return "gnuplot not found"
         scs = [s for s in SCENARIO_NAMES
-               if not s.startswith(("hold", "timers"))
+               if not s.startswith(("hold", "timers", "workers"))
                and any(self.runs(s, v) for v in self.servers)]
         if not scs:
             return "nothing to plot"
@@ -937,6 +1021,13 @@ def held_count(rs):
     if rs[0].get("silent"):
         return f"{rs[0]['conns']:.0f} silent"
     return f"{min(r['verified'] for r in rs):.0f}/{rs[0]['conns']:.0f}"
+
+
+def params_workers(scenario):
+    for s in SCENARIOS:
+        if s[0] == scenario:
+            return s[3].get("workers")
+    return None
 
 
 def params_conns(scenario):
@@ -1134,7 +1225,7 @@ def main():
 
 def summary(rec):
     g = rec["group"]
-    if g in ("echo", "http", "ws"):
+    if g in ("echo", "http", "ws", "workers"):
         s = f"{rec['value']:,.0f} req/s  p99 {rec.get('p99') or 0:.2f} ms"
     elif g == "accept":
         s = f"{rec['value']:,.0f} conn/s  p99 {rec.get('p99') or 0:.2f} ms"
@@ -1149,6 +1240,8 @@ def summary(rec):
         s = f"late p50 {rec['p50']:.2f} ms  p99 {rec['p99']:.2f} ms  max {rec['max']:.2f} ms"
     if rec.get("cpu_s") and rec.get("requests") and g != "hold":
         s += f"  srv CPU {rec['cpu_s']:.2f} s"
+        if g == "workers":
+            s += f"  {rec['requests'] / rec['cpu_s']:,.0f} req/CPU-s"
     if rec.get("errors"):
         s += f"  ERRORS {rec['errors']:.0f}"
     return s

@@ -169,6 +169,13 @@ describe("examples", function()
     assert.matches("20/20 clients heard every other client", out)
   end)
 
+  it("worker_server.lua serves from two workers, reloads on SIGHUP, stops on SIGTERM", function()
+    local ok, out = run(lua .. " " .. example("worker_server.lua") .. " --check")
+    assert.is_true(ok, out)
+    assert.matches("both workers answer\nafter SIGHUP, two new workers answer\nstopped: true",
+      out)
+  end)
+
   it("covers every file in examples/", function()
     local p = assert(io.popen("ls \"${UVSOCKET_SOURCE_DIR:-.}\"/examples"))
     for name in p:lines() do

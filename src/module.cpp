@@ -9,6 +9,7 @@
 namespace uvs {
 namespace loop {
 void open_async(lua_State* L, int ns, int rt);
+void open_process(lua_State* L, int async, int rt);
 }
 namespace socket {
 void open_misc(lua_State* L, int ns);
@@ -60,6 +61,7 @@ extern "C" __attribute__((visibility("default"))) int luaopen_socket_core(lua_St
   loop::open_async(L, ns, rt);
   lua_getfield(L, ns, "async");
   socket::open_waitfd(L, lua_gettop(L), rt);
+  loop::open_process(L, lua_gettop(L), rt);
   lua_pop(L, 1);
   return 1;
 }

@@ -114,8 +114,18 @@ end
 
 -- async.serve(server, handler [, options]) -> the accept task
 -- options.max: the most clients served at once (accepting pauses at the limit);
--- options.onshutdown(server): called by async.shutdown once the listener is closed.
+-- options.onshutdown(server): called by async.shutdown once the listener is closed;
+-- options.workers: serve in worker processes instead (async/workers.lua: called outside
+-- async.run, returns true once the group stopped).
 function M.serve(server, handler, options)
+  if type(options) == "table" and options.workers ~= nil then
+    -- Worker processes (lua/async/workers.lua); with reuseport the server is a bound master.
+    if options.reuseport ~= true and not listening(server) then
+      error("bad argument #1 to 'serve' (server socket expected, got "
+        .. args.typename(server) .. ")", 2)
+    end
+    return require("socket.async.workers").serve(server, handler, options)
+  end
   if not listening(server) then
     error("bad argument #1 to 'serve' (server socket expected, got " .. args.typename(server)
       .. ")", 2)

@@ -1,7 +1,7 @@
 -- socket/async.lua: the `socket.async` namespace: the scheduler's C functions (run, spawn,
 -- sleep, timeout, signal, status, ...) and the parts written in Lua: structured concurrency
 -- (group), timers, synchronisation (lock, semaphore, queue, event, condition) and servers
--- (serve, shutdown).
+-- (serve, shutdown, worker processes).
 --
 -- Loading it also replaces coroutine.resume, coroutine.wrap and coroutine.close with versions
 -- that behave the same, except that a coroutine resumed by a task can wait on a socket (the
@@ -24,5 +24,10 @@ merge("sync")
 merge("group")
 merge("timer")
 merge("serve")
+
+-- Worker processes: serve{workers = N} itself goes through serve (above).
+local workers = require("socket.async.workers")
+M.worker = workers.worker
+M.exiting = workers.exiting
 
 return M

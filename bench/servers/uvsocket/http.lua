@@ -1,11 +1,13 @@
 -- HTTP/1.1 keep-alive "hello" server on uvsocket, in task mode: a task per connection reads
 -- the request line and headers with receive("*l") and sends a fixed response. Part of bench/
 -- (docs/performance.md).
--- Usage: lua5.4 http.lua PORT
+-- Usage: lua5.4 http.lua PORT [WORKERS]   (WORKERS: serve in that many worker processes,
+-- 0 for one per core, through async.serve{workers = N}; the accept loop is then serve's)
 local socket = require("socket")
 local async = socket.async
 
-local port = assert(tonumber(arg[1]), "usage: http.lua PORT")
+local port = assert(tonumber(arg[1]), "usage: http.lua PORT [WORKERS]")
+local workers = tonumber(arg[2])
 
 local RESPONSE = "HTTP/1.1 200 OK\r\n" ..
                  "Content-Type: text/plain\r\n" ..
@@ -31,6 +33,11 @@ local function serve(client)
     if close then break end
   end
   client:close()
+end
+
+if workers then
+  async.serve(assert(socket.bind("127.0.0.1", port, 1024)), serve, { workers = workers })
+  return
 end
 
 async.run(function()

@@ -631,9 +631,11 @@ local function read_head(conn)
   local deadline
   if data == "" then
     -- Nothing buffered: wait for the first byte, idle (after a request) or under the head
-    -- deadline (a new connection, whose deadline runs from the accept).
+    -- deadline (a new connection, whose deadline runs from the accept). Only a kept-alive
+    -- connection is idle, closed by a shutdown: a new one may hold a request not read yet
+    -- (closing it would reset the client), so it is served, with Connection: close.
     local first = conn.count == 0
-    conn.idle = true
+    conn.idle = not first
     if first then
       deadline = conn.t0 + srv.header_timeout
       local left = deadline - now()   -- (a TLS handshake may have used it up)
@@ -839,10 +841,29 @@ local function tls_wrapper(params)
   end
 end
 
+-- A socket bound (not listening) with SO_REUSEPORT, for listen{reuseport = true}: it holds the
+-- port in the supervisor while each worker listens on a socket of its own.
+local function reuseport_master(host, port)
+  local candidates, err = socket.dns.getaddrinfo(host == "*" and "0.0.0.0" or host)
+  if not candidates then return nil, err end
+  for _, candidate in ipairs(candidates) do
+    local sock = assert((candidate.family == "inet6" and socket.tcp6 or socket.tcp4)())
+    sock:setoption("reuseaddr", true)
+    sock:setoption("reuseport", true)
+    local ok
+    ok, err = sock:bind(candidate.addr, port)
+    if ok then return sock end
+    sock:close()
+  end
+  return nil, err
+end
+
 local LIMIT_KEYS = { "max_request_line", "max_header_line", "max_headers", "max_header_bytes",
   "max_body", "header_timeout", "idle_timeout", "body_timeout", "write_timeout",
   "max_connections", "max_requests", "backlog" }
-local KNOWN = { host = true, port = true, handler = true, tls = true, wrap = true }
+local KNOWN = { host = true, port = true, handler = true, tls = true, wrap = true,
+                workers = true, reuseport = true, init = true, init_worker = true, reload = true,
+                grace = true }
 for _, k in ipairs(LIMIT_KEYS) do KNOWN[k] = true end
 
 -- server.listen{ host =, port =, handler =, limits... } -> server, or nil, err
@@ -855,7 +876,12 @@ function M.listen(options)
   if type(options.handler) ~= "function" then
     error("bad argument #1 to 'listen' (handler must be a function)", 2)
   end
-  if not intask() then error("socket.http.server.listen must be called in a task", 2) end
+  local workers = options.workers
+  if workers == nil and not intask() then
+    error("socket.http.server.listen must be called in a task", 2)
+  elseif workers ~= nil and intask() then
+    error("socket.http.server.listen with workers must be called outside socket.async.run", 2)
+  end
   local srv = { handler = options.handler, conns = {}, closing = false }
   for _, k in ipairs(LIMIT_KEYS) do
     local v = options[k]
@@ -878,13 +904,47 @@ function M.listen(options)
   elseif options.tls ~= nil then
     srv.wrap = tls_wrapper(options.tls)
   end
-  local sock, err = socket.bind(options.host or "127.0.0.1", options.port or 0,
-    floor(srv.backlog))
+  if workers ~= nil then
+    if type(workers) ~= "number" or workers < 0 or workers ~= floor(workers) then
+      error("bad argument #1 to 'listen' (workers must be an integer >= 0)", 2)
+    end
+    for _, k in ipairs({ "init", "init_worker", "reload" }) do
+      if options[k] ~= nil and type(options[k]) ~= "function" then
+        error("bad argument #1 to 'listen' (" .. k .. " must be a function)", 2)
+      end
+    end
+    if options.grace ~= nil and (type(options.grace) ~= "number" or options.grace ~= options.grace
+        or options.grace < 0) then
+      error("bad argument #1 to 'listen' (grace must be a number >= 0)", 2)
+    end
+  end
+  if options.reuseport ~= nil and type(options.reuseport) ~= "boolean" then
+    error("bad argument #1 to 'listen' (reuseport must be a boolean)", 2)
+  elseif options.reuseport and workers == nil then
+    error("bad argument #1 to 'listen' (reuseport needs workers)", 2)
+  end
+  local host, port = options.host or "127.0.0.1", options.port or 0
+  local sock, err
+  if options.reuseport then
+    sock, err = reuseport_master(host, port)
+  else
+    sock, err = socket.bind(host, port, floor(srv.backlog))
+  end
   if not sock then return nil, err end
   local max = srv.max_connections
-  serve.serve(sock, function(client) connection(srv, client) end,
-    { max = max >= 1 and max or nil, onshutdown = function() close_idle(srv) end })
-  return setmetatable({ _sock = sock, _state = srv }, Server)
+  local object = setmetatable({ _sock = sock, _state = srv }, Server)
+  local opts = { max = max >= 1 and max or nil, onshutdown = function() close_idle(srv) end }
+  if workers ~= nil then
+    -- Worker processes: this call supervises them and returns once the group has stopped.
+    local init = options.init
+    opts.workers, opts.reuseport, opts.grace = workers, options.reuseport, options.grace
+    opts.init_worker, opts.reload = options.init_worker, options.reload
+    opts.backlog = floor(srv.backlog) >= 1 and floor(srv.backlog) or nil
+    if init then opts.init = function() init(object) end end
+    return serve.serve(sock, function(client) connection(srv, client) end, opts)
+  end
+  serve.serve(sock, function(client) connection(srv, client) end, opts)
+  return object
 end
 
 return M
