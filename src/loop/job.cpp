@@ -6,6 +6,7 @@
 // thread, happens under the pool's mutex.
 #include "loop/job.hpp"
 
+#include <dlfcn.h>
 #include <pthread.h>
 
 #include <atomic>
@@ -38,6 +39,20 @@ void reset_after_fork() {
   new (&g_pool.cv) pthread_cond_t(PTHREAD_COND_INITIALIZER);
   g_pool.head = g_pool.tail = nullptr;
   g_pool.threads = g_pool.idle = 0;
+}
+
+// Pool threads outlive the Lua state (they are detached and may sit in the resolver), but Lua
+// unloads the module when the state closes: the threads would then run, or wake in, unmapped
+// code and data. Once a thread exists the module is pinned (RTLD_NODELETE) for the process's
+// life.
+void pin_module() {
+  static bool pinned = false;
+  if (pinned) return;
+  pinned = true;
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&pin_module), &info) && info.dli_fname) {
+    (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+  }
 }
 
 class Lock {
@@ -104,6 +119,7 @@ class JobPool {
       const int err = pthread_create(&id, &attr, run, nullptr);
       pthread_attr_destroy(&attr);
       if (err == 0) {
+        pin_module();
         g_pool.threads++;
       } else if (g_pool.threads == 0) {
         return false;  // no thread at all: the caller gets the error
