@@ -7,6 +7,11 @@ local H = require("support.helpers").use(_ENV)
 
 describe("regression 014: select out of descriptors", function()
   it("other tasks run while a task selects with every descriptor in use", function()
+    -- UndefinedBehaviorSanitizer's vptr check needs a free descriptor of its own, and reports
+    -- every virtual call as invalid when there is none: the check means nothing there.
+    if (os.getenv("LD_PRELOAD") or ""):find("ubsan") then
+      return pending("the sanitizer runtime cannot work without a free descriptor")
+    end
     local f = os.tmpname()
     local h = assert(io.open(f, "w"))
     h:write([[
