@@ -58,7 +58,8 @@ template <class Codec>
 std::string run(Codec& codec, const std::vector<std::string_view>& parts, bool finish) {
   std::string s;
   mime::StringOutput out(&s);
-  for (std::string_view p : parts) codec.update(p, out);
+  for (std::string_view p : parts)
+    codec.update(p, out);
   if constexpr (std::is_same_v<Codec, mime::Base64Encoder> ||
                 std::is_same_v<Codec, mime::QpEncoder>) {
     if (finish) codec.finish(out);
@@ -74,7 +75,8 @@ std::string wrap(WrapFn fn, int64_t length, const std::vector<std::string_view>&
   std::string s;
   mime::StringOutput out(&s);
   int64_t left = length;
-  for (std::string_view p : parts) left = fn(left, length, p, out);
+  for (std::string_view p : parts)
+    left = fn(left, length, p, out);
   if (mime::wrap_needs_break(left, length)) out.put(end_break);
   out.flush();
   return s;
@@ -83,7 +85,8 @@ std::string wrap(WrapFn fn, int64_t length, const std::vector<std::string_view>&
 std::string eol(int64_t ctx, const std::vector<std::string_view>& parts, std::string_view marker) {
   std::string s;
   mime::StringOutput out(&s);
-  for (std::string_view p : parts) ctx = mime::normalize_eol(ctx, p, marker, out);
+  for (std::string_view p : parts)
+    ctx = mime::normalize_eol(ctx, p, marker, out);
   out.flush();
   return s;
 }
@@ -92,7 +95,8 @@ std::string dots(const std::vector<std::string_view>& parts) {
   std::string s;
   mime::StringOutput out(&s);
   int64_t state = 2;  // a message body starts at the start of a line
-  for (std::string_view p : parts) state = mime::stuff_dots(state, p, out);
+  for (std::string_view p : parts)
+    state = mime::stuff_dots(state, p, out);
   out.flush();
   return s;
 }
@@ -141,7 +145,8 @@ void check_base64(std::string_view in, const std::vector<std::string_view>& part
   mime::Base64Decoder d;
   CHECK(run(d, parts, false) == decoded);
   size_t digits = 0;
-  for (char c : in) digits += is_alphabet(c) || c == '=';
+  for (char c : in)
+    digits += is_alphabet(c) || c == '=';
   CHECK(decoded.size() <= digits / 4 * 3);
   CHECK(d.pending().size() == digits % 4);
 }
@@ -215,7 +220,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const int64_t any_length = fdp.ConsumeIntegralInRange<int64_t>(-2, 120);
   std::vector<size_t> points;
   const int n = fdp.ConsumeIntegralInRange<int>(0, 12);
-  for (int i = 0; i < n; i++) points.push_back(fdp.ConsumeIntegralInRange<size_t>(0, 300));
+  for (int i = 0; i < n; i++)
+    points.push_back(fdp.ConsumeIntegralInRange<size_t>(0, 300));
   const std::string marker = fdp.ConsumeRandomLengthString(6);
   const std::string payload = fdp.ConsumeRemainingBytesAsString();
   const std::vector<std::string_view> parts = cut(payload, points);

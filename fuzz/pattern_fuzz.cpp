@@ -276,9 +276,7 @@ void check_words(const std::string& word) {
 
 // A count no buffer can hold reaches malloc() with a size it must refuse: let it return null, as
 // the C library does, instead of reporting the request.
-extern "C" const char* __asan_default_options() {
-  return "allocator_may_return_null=1";
-}
+extern "C" const char* __asan_default_options() { return "allocator_may_return_null=1"; }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzedDataProvider fdp(data, size);
@@ -289,8 +287,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // results depend on how much was read ahead); and the sequence of the timed-out run, with them.
   std::vector<Pattern> plain, timed;
   const int receives = fdp.ConsumeIntegralInRange<int>(1, 24);
-  for (int i = 0; i < receives; i++) plain.push_back(next_pattern(fdp, false));
-  for (int i = 0; i < receives; i++) timed.push_back(next_pattern(fdp, true));
+  for (int i = 0; i < receives; i++)
+    plain.push_back(next_pattern(fdp, false));
+  for (int i = 0; i < receives; i++)
+    timed.push_back(next_pattern(fdp, true));
 
   Arrival arrival;
   const int pieces = fdp.ConsumeIntegralInRange<int>(0, 16);
@@ -301,7 +301,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   Arrival with_timeouts = arrival;
   const int waits = fdp.ConsumeIntegralInRange<int>(0, 16);
-  for (int i = 0; i < waits; i++) with_timeouts.timeouts.push_back(fdp.ConsumeBool());
+  for (int i = 0; i < waits; i++)
+    with_timeouts.timeouts.push_back(fdp.ConsumeBool());
 
   BufferPool pool;  // shared by every stream below, as a runtime's pool is
   const std::vector<Outcome> expected = model(stream, plain);

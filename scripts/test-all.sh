@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 status=0
+echo "== C and C++ formatting (scripts/format.sh --check)"
+./scripts/format.sh --check || status=1
 for variant in "" --sanitize; do
   dir=$(./scripts/build.sh $variant | tail -n 1)
   echo "== ctest in $dir"

@@ -10,7 +10,7 @@ namespace uvs {
 namespace loop {
 void open_async(lua_State* L, int ns, int rt);
 void open_process(lua_State* L, int async, int rt);
-}
+}  // namespace loop
 namespace socket {
 void open_misc(lua_State* L, int ns);
 void open_tcp(lua_State* L, int ns, int rt);

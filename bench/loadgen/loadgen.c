@@ -50,7 +50,7 @@
 #endif
 
 enum mode { M_ECHO, M_HOLD, M_BULK, M_ACCEPT, M_WS };
-static const char *const kModeNames[] = {"echo", "hold", "bulk", "accept", "ws"};
+static const char* const kModeNames[] = {"echo", "hold", "bulk", "accept", "ws"};
 
 enum state {
   ST_IDLE,       /* no descriptor */
@@ -83,7 +83,7 @@ typedef struct {
 
 static struct {
   int mode;
-  const char *host;
+  const char* host;
   int port;
   int conns;
   int size;
@@ -115,18 +115,18 @@ static struct {
     .settle = 0.5,
 };
 
-static conn_t *conns;
+static conn_t* conns;
 static int ep = -1;
 static struct sockaddr_in target;
-static char *request;          /* the echo request line: size bytes ending in '\n' */
+static char* request; /* the echo request line: size bytes ending in '\n' */
 /* Bytes of a request and of its reply: the line both ways, or (ws) a masked text frame of
  * `size` payload bytes out and the unmasked frame back. */
 static uint32_t req_len, rep_len;
 static const char kUpgrade[] =
     "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-static char scratch[1 << 16];  /* receive buffer shared by all connections */
-static char pattern[1 << 16];  /* bulk payload */
+static char scratch[1 << 16]; /* receive buffer shared by all connections */
+static char pattern[1 << 16]; /* bulk payload */
 static int phase = P_CONNECT;
 static uint64_t t_start, t_win0, t_win1;
 
@@ -136,7 +136,7 @@ static long connecting, next_open, addr_rotor, transfers_win, conns_win;
 static uint64_t bytes_win, requests_win;
 
 /* Latency samples of the measurement window, in microseconds. */
-static uint32_t *lat;
+static uint32_t* lat;
 static size_t lat_n, lat_cap;
 
 static uint64_t now_ns(void) {
@@ -145,7 +145,7 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void die(const char *what) {
+static void die(const char* what) {
   fprintf(stderr, "loadgen: %s: %s\n", what, strerror(errno));
   exit(2);
 }
@@ -168,8 +168,8 @@ static void record_latency(uint64_t ns) {
   lat[lat_n++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
 }
 
-static int cmp_u32(const void *a, const void *b) {
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+static int cmp_u32(const void* a, const void* b) {
+  uint32_t x = *(const uint32_t*)a, y = *(const uint32_t*)b;
   return x < y ? -1 : x > y;
 }
 
@@ -192,8 +192,8 @@ typedef struct {
   long ctxt; /* voluntary + involuntary context switches of all its threads */
 } snap_t;
 
-static long status_field(const char *path, const char *key) {
-  FILE *f = fopen(path, "r");
+static long status_field(const char* path, const char* key) {
+  FILE* f = fopen(path, "r");
   if (!f) return -1;
   char line[256];
   size_t klen = strlen(key);
@@ -217,15 +217,15 @@ static snap_t snapshot(void) {
   s.hwm_kb = status_field(path, "VmHWM");
   if (s.rss_kb < 0) return s;
   snprintf(path, sizeof path, "/proc/%d/task", (int)cfg.pid);
-  DIR *d = opendir(path);
+  DIR* d = opendir(path);
   if (!d) return s;
-  struct dirent *e;
+  struct dirent* e;
   double ns = 0;
   while ((e = readdir(d))) {
     if (e->d_name[0] == '.') continue;
     char p[300];
     snprintf(p, sizeof p, "/proc/%d/task/%s/schedstat", (int)cfg.pid, e->d_name);
-    FILE *f = fopen(p, "r");
+    FILE* f = fopen(p, "r");
     if (f) {
       unsigned long long run = 0;
       if (fscanf(f, "%llu", &run) == 1) ns += (double)run;
@@ -252,7 +252,7 @@ static double self_cpu(void) {
 
 /* ---- connections --------------------------------------------------------------------------- */
 
-static void set_events(conn_t *c, uint32_t ev) {
+static void set_events(conn_t* c, uint32_t ev) {
   if (c->ev == ev) return;
   struct epoll_event e = {.events = ev, .data.u32 = (uint32_t)(c - conns)};
   int op = c->ev ? (ev ? EPOLL_CTL_MOD : EPOLL_CTL_DEL) : EPOLL_CTL_ADD;
@@ -260,7 +260,7 @@ static void set_events(conn_t *c, uint32_t ev) {
   c->ev = (uint8_t)ev;
 }
 
-static void close_conn(conn_t *c, int new_state) {
+static void close_conn(conn_t* c, int new_state) {
   if (c->fd >= 0) close(c->fd); /* also leaves the epoll set */
   if (c->state == ST_CONNECTING) connecting--;
   c->fd = -1;
@@ -272,7 +272,7 @@ static int window_open(uint64_t t) { return phase == P_MEASURE && t >= t_win0 &&
 
 /* Starts a non-blocking connect from the next source address. Returns 0, or -1 after counting
  * the failure. */
-static int open_conn(conn_t *c) {
+static int open_conn(conn_t* c) {
   int tries = cfg.naddr;
   for (;;) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -287,7 +287,7 @@ static int open_conn(conn_t *c) {
       struct sockaddr_in src = {.sin_family = AF_INET};
       src.sin_addr.s_addr = htonl(0x7f000001u + c->addr);
       setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-      if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) {
+      if (bind(fd, (struct sockaddr*)&src, sizeof src) < 0) {
         close(fd);
         if (--tries > 0) continue;
         connect_errors++;
@@ -298,7 +298,7 @@ static int open_conn(conn_t *c) {
     c->fd = fd;
     c->ev = 0;
     c->t0 = now_ns();
-    if (connect(fd, (struct sockaddr *)&target, sizeof target) == 0 || errno == EINPROGRESS) {
+    if (connect(fd, (struct sockaddr*)&target, sizeof target) == 0 || errno == EINPROGRESS) {
       c->state = ST_CONNECTING;
       connecting++;
       set_events(c, EPOLLOUT);
@@ -315,11 +315,11 @@ static int open_conn(conn_t *c) {
   }
 }
 
-static void start_request(conn_t *c);
-static void bulk_pump(conn_t *c);
+static void start_request(conn_t* c);
+static void bulk_pump(conn_t* c);
 
 /* Writes what is left of the echo request; then waits for the reply. */
-static void send_request(conn_t *c) {
+static void send_request(conn_t* c) {
   while (c->out < req_len) {
     ssize_t n = send(c->fd, request + c->out, (size_t)req_len - c->out, MSG_NOSIGNAL);
     if (n > 0) {
@@ -340,14 +340,14 @@ static void send_request(conn_t *c) {
   set_events(c, EPOLLIN);
 }
 
-static void start_request(conn_t *c) {
+static void start_request(conn_t* c) {
   c->out = 0;
   c->in = 0;
   if (cfg.mode != M_ACCEPT) c->t0 = now_ns();
   send_request(c);
 }
 
-static void on_connected(conn_t *c) {
+static void on_connected(conn_t* c) {
   int err = 0;
   socklen_t len = sizeof err;
   getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
@@ -385,7 +385,7 @@ static void on_connected(conn_t *c) {
 }
 
 /* A whole reply arrived. */
-static void on_reply(conn_t *c, uint64_t t) {
+static void on_reply(conn_t* c, uint64_t t) {
   c->replies++;
   if (window_open(t)) {
     c->replies_win++;
@@ -415,7 +415,7 @@ static void on_reply(conn_t *c, uint64_t t) {
   }
 }
 
-static void echo_readable(conn_t *c) {
+static void echo_readable(conn_t* c) {
   for (;;) {
     ssize_t n = recv(c->fd, scratch, sizeof scratch, 0);
     if (n > 0 && c->state == ST_HANDSHAKE) {
@@ -464,7 +464,7 @@ static void echo_readable(conn_t *c) {
 
 /* ---- bulk ---------------------------------------------------------------------------------- */
 
-static void bulk_done_transfer(conn_t *c) {
+static void bulk_done_transfer(conn_t* c) {
   if (c->recvd != c->sent) bad_replies++;
   if (window_open(now_ns())) transfers_win++;
   close_conn(c, ST_IDLE);
@@ -472,7 +472,7 @@ static void bulk_done_transfer(conn_t *c) {
 }
 
 /* Sends as much as the window (stream) or the transfer size allows. */
-static void bulk_pump(conn_t *c) {
+static void bulk_pump(conn_t* c) {
   for (;;) {
     size_t want;
     if (cfg.transfer > 0) {
@@ -510,7 +510,7 @@ static void bulk_pump(conn_t *c) {
   }
 }
 
-static void bulk_readable(conn_t *c) {
+static void bulk_readable(conn_t* c) {
   for (;;) {
     ssize_t n = recv(c->fd, scratch, sizeof scratch, 0);
     if (n > 0) {
@@ -538,7 +538,7 @@ static void bulk_readable(conn_t *c) {
 
 /* ---- the event loop ------------------------------------------------------------------------ */
 
-static void on_event(conn_t *c, uint32_t ev) {
+static void on_event(conn_t* c, uint32_t ev) {
   if (c->fd < 0) return;
   if (c->state == ST_CONNECTING) {
     if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_connected(c);
@@ -555,7 +555,8 @@ static void on_event(conn_t *c, uint32_t ev) {
 
 /* Opens connections of the connect phase, at most cfg.parallel in flight. */
 static void open_more(void) {
-  while (next_open < cfg.conns && connecting < cfg.parallel) open_conn(&conns[next_open++]);
+  while (next_open < cfg.conns && connecting < cfg.parallel)
+    open_conn(&conns[next_open++]);
 }
 
 static void usage(void) {
@@ -576,7 +577,7 @@ static void usage(void) {
   exit(2);
 }
 
-static void parse_args(int argc, char **argv) {
+static void parse_args(int argc, char** argv) {
   int o;
   while ((o = getopt(argc, argv, "m:H:p:c:s:d:w:a:P:b:W:C:q:T:h")) != -1) {
     switch (o) {
@@ -588,25 +589,52 @@ static void parse_args(int argc, char **argv) {
         if (!found) usage();
         break;
       }
-      case 'H': cfg.host = optarg; break;
-      case 'p': cfg.port = atoi(optarg); break;
-      case 'c': cfg.conns = atoi(optarg); break;
-      case 's': cfg.size = atoi(optarg); break;
-      case 'd': cfg.duration = atof(optarg); break;
-      case 'w': cfg.warmup = atof(optarg); break;
-      case 'a': cfg.naddr = atoi(optarg); break;
-      case 'P': cfg.pid = (pid_t)atoi(optarg); break;
-      case 'b': cfg.transfer = atoll(optarg); break;
-      case 'W': cfg.window = atoll(optarg); break;
-      case 'C': cfg.connect_timeout = atof(optarg); break;
-      case 'q': cfg.parallel = atoi(optarg); break;
-      case 'T': cfg.limit = atof(optarg); break;
-      default: usage();
+      case 'H':
+        cfg.host = optarg;
+        break;
+      case 'p':
+        cfg.port = atoi(optarg);
+        break;
+      case 'c':
+        cfg.conns = atoi(optarg);
+        break;
+      case 's':
+        cfg.size = atoi(optarg);
+        break;
+      case 'd':
+        cfg.duration = atof(optarg);
+        break;
+      case 'w':
+        cfg.warmup = atof(optarg);
+        break;
+      case 'a':
+        cfg.naddr = atoi(optarg);
+        break;
+      case 'P':
+        cfg.pid = (pid_t)atoi(optarg);
+        break;
+      case 'b':
+        cfg.transfer = atoll(optarg);
+        break;
+      case 'W':
+        cfg.window = atoll(optarg);
+        break;
+      case 'C':
+        cfg.connect_timeout = atof(optarg);
+        break;
+      case 'q':
+        cfg.parallel = atoi(optarg);
+        break;
+      case 'T':
+        cfg.limit = atof(optarg);
+        break;
+      default:
+        usage();
     }
   }
   if (cfg.port <= 0 || cfg.port > 65535 || cfg.conns < 1 || cfg.duration <= 0 ||
-      cfg.size < (cfg.mode == M_HOLD ? 0 : 1) ||
-      cfg.warmup < 0 || cfg.parallel < 1 || cfg.window < 1 || cfg.naddr < 0 || cfg.naddr > 250)
+      cfg.size < (cfg.mode == M_HOLD ? 0 : 1) || cfg.warmup < 0 || cfg.parallel < 1 ||
+      cfg.window < 1 || cfg.naddr < 0 || cfg.naddr > 250)
     usage();
   if (cfg.naddr == 0) {
     /* About 28k ephemeral ports per source address; short connections leave TIME_WAIT
@@ -629,7 +657,7 @@ static void raise_nofile(int need) {
   }
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   parse_args(argc, argv);
   signal(SIGPIPE, SIG_IGN);
   signal(SIGALRM, on_alarm);
@@ -644,7 +672,8 @@ int main(int argc, char **argv) {
   }
   request = malloc((size_t)cfg.size);
   if (!request) die("malloc");
-  for (int i = 0; i < cfg.size - 1; i++) request[i] = (char)('a' + i % 26);
+  for (int i = 0; i < cfg.size - 1; i++)
+    request[i] = (char)('a' + i % 26);
   request[cfg.size - 1] = '\n';
   req_len = rep_len = (uint32_t)cfg.size;
   if (cfg.mode == M_WS) {
@@ -654,21 +683,24 @@ int main(int argc, char **argv) {
       fprintf(stderr, "loadgen: ws mode takes -s up to 125\n");
       return 2;
     }
-    char *frame = malloc((size_t)cfg.size + 6);
+    char* frame = malloc((size_t)cfg.size + 6);
     if (!frame) die("malloc");
     static const unsigned char key[4] = {0x12, 0x34, 0x56, 0x78};
     frame[0] = (char)0x81;
     frame[1] = (char)(0x80 | cfg.size);
     memcpy(frame + 2, key, 4);
-    for (int i = 0; i < cfg.size; i++) frame[6 + i] = (char)(request[i] ^ key[i % 4]);
+    for (int i = 0; i < cfg.size; i++)
+      frame[6 + i] = (char)(request[i] ^ key[i % 4]);
     request = frame;
     req_len = (uint32_t)cfg.size + 6;
     rep_len = (uint32_t)cfg.size + 2;
   }
-  for (size_t i = 0; i < sizeof pattern; i++) pattern[i] = (char)('A' + i % 61);
+  for (size_t i = 0; i < sizeof pattern; i++)
+    pattern[i] = (char)('A' + i % 61);
   conns = calloc((size_t)cfg.conns, sizeof *conns);
   if (!conns) die("calloc");
-  for (int i = 0; i < cfg.conns; i++) conns[i].fd = -1;
+  for (int i = 0; i < cfg.conns; i++)
+    conns[i].fd = -1;
   ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) die("epoll_create1");
 
@@ -681,7 +713,8 @@ int main(int argc, char **argv) {
     /* No connect phase: slots start at once and the clock starts with them. */
     phase = P_WARMUP;
     deadline = t_start + (uint64_t)(cfg.warmup * 1e9);
-    for (int i = 0; i < cfg.conns; i++) open_conn(&conns[i]);
+    for (int i = 0; i < cfg.conns; i++)
+      open_conn(&conns[i]);
   } else {
     open_more();
   }
@@ -698,7 +731,8 @@ int main(int argc, char **argv) {
     }
     int n = epoll_wait(ep, evs, 1024, timeout);
     if (n < 0 && errno != EINTR) die("epoll_wait");
-    for (int i = 0; i < n; i++) on_event(&conns[evs[i].data.u32], evs[i].events);
+    for (int i = 0; i < n; i++)
+      on_event(&conns[evs[i].data.u32], evs[i].events);
     t = now_ns();
 
     switch (phase) {
@@ -731,7 +765,7 @@ int main(int argc, char **argv) {
             phase = P_WARMUP;
             deadline = t + (uint64_t)(cfg.warmup * 1e9);
             for (int i = 0; i < cfg.conns; i++) {
-              conn_t *c = &conns[i];
+              conn_t* c = &conns[i];
               if (c->state != ST_READY) continue;
               if (cfg.mode == M_ECHO || cfg.mode == M_WS) {
                 start_request(c);
@@ -796,9 +830,10 @@ int main(int argc, char **argv) {
 
   printf("mode=%s conns=%d", kModeNames[cfg.mode], cfg.conns);
   if (cfg.mode != M_ACCEPT && cfg.mode != M_BULK) printf(" size=%d", cfg.size);
-  printf(" duration=%.3f established=%ld connect_errors=%ld io_errors=%ld peer_closed=%ld "
-         "bad_replies=%ld naddr=%d",
-         secs, established, connect_errors, io_errors, peer_closed, bad_replies, cfg.naddr);
+  printf(
+      " duration=%.3f established=%ld connect_errors=%ld io_errors=%ld peer_closed=%ld "
+      "bad_replies=%ld naddr=%d",
+      secs, established, connect_errors, io_errors, peer_closed, bad_replies, cfg.naddr);
   if (cfg.mode != M_ACCEPT) printf(" connect_s=%.3f", connect_s);
   switch (cfg.mode) {
     case M_ECHO:
@@ -815,8 +850,8 @@ int main(int argc, char **argv) {
       if (base.ok && held.ok) {
         long grow = held.rss_kb - base.rss_kb;
         long held_conns = cfg.size == 0 ? established : verified;
-        printf(" rss_base_kb=%ld rss_held_kb=%ld rss_end_kb=%ld bytes_per_conn=%.0f",
-               base.rss_kb, held.rss_kb, s1.rss_kb,
+        printf(" rss_base_kb=%ld rss_held_kb=%ld rss_end_kb=%ld bytes_per_conn=%.0f", base.rss_kb,
+               held.rss_kb, s1.rss_kb,
                held_conns ? (double)grow * 1024.0 / (double)held_conns : -1.0);
       }
       break;

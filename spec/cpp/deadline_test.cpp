@@ -29,9 +29,9 @@ TEST_CASE("a total timeout alone counts from the start of the call", "[deadline]
 
 TEST_CASE("with both set, block applies to each wait and total to the call", "[deadline]") {
   const Deadline d(Timeouts{1.0, 5.0}, 0.0);
-  CHECK(d.remaining(0.0) == Approx(1.0));   // block is not reduced by elapsed time
+  CHECK(d.remaining(0.0) == Approx(1.0));  // block is not reduced by elapsed time
   CHECK(d.remaining(3.0) == Approx(1.0));
-  CHECK(d.remaining(4.5) == Approx(0.5));   // total is about to run out
+  CHECK(d.remaining(4.5) == Approx(0.5));  // total is about to run out
   CHECK(d.remaining(6.0) == 0.0);
 }
 

@@ -284,10 +284,12 @@ TEST_CASE("every split gives the same data, trailers and result as the whole",
       const Outcome whole = decode(in, limits);
       for (size_t i = 0; i <= in.size(); ++i) {
         REQUIRE(decode(in, limits, {i}) == whole);
-        for (size_t j = i; j <= in.size(); ++j) REQUIRE(decode(in, limits, {i, j}) == whole);
+        for (size_t j = i; j <= in.size(); ++j)
+          REQUIRE(decode(in, limits, {i, j}) == whole);
       }
       std::vector<size_t> every;
-      for (size_t i = 1; i < in.size(); ++i) every.push_back(i);
+      for (size_t i = 1; i < in.size(); ++i)
+        every.push_back(i);
       CHECK(decode(in, limits, every) == whole);
       for (int round = 0; round < 50; ++round) {
         std::vector<size_t> cuts;

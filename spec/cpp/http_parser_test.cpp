@@ -218,7 +218,8 @@ TEST_CASE("repeated fields stay apart and in order, names as received", "[http][
   CHECK(r.p.name(0) == "Set-Cookie");
   CHECK(r.p.name(2) == "set-cookie");
   CHECK(r.p.name(3) == "SET-COOKIE");
-  for (uint32_t i : {0u, 2u, 3u}) CHECK(r.p.lower_name(i) == "set-cookie");
+  for (uint32_t i : {0u, 2u, 3u})
+    CHECK(r.p.lower_name(i) == "set-cookie");
   CHECK(r.p.lower_name(1) == "content-length");
   CHECK(r.p.value(0) == "a=1");
   CHECK(r.p.value(2) == "b=2");
@@ -694,7 +695,8 @@ TEST_CASE("every split in two or three pieces gives the same result as the whole
     const Outcome whole = parse(kind, msg);
     for (size_t i = 0; i <= msg.size(); ++i) {
       REQUIRE(parse(kind, msg, {}, {i}) == whole);
-      for (size_t j = i; j <= msg.size(); j += 3) REQUIRE(parse(kind, msg, {}, {i, j}) == whole);
+      for (size_t j = i; j <= msg.size(); j += 3)
+        REQUIRE(parse(kind, msg, {}, {i, j}) == whole);
     }
   }
 }
@@ -706,7 +708,8 @@ TEST_CASE("byte-by-byte and random splits give the same result as the whole",
     INFO(msg);
     const Outcome whole = parse(kind, msg);
     std::vector<size_t> every;
-    for (size_t i = 1; i < msg.size(); ++i) every.push_back(i);
+    for (size_t i = 1; i < msg.size(); ++i)
+      every.push_back(i);
     CHECK(parse(kind, msg, {}, every) == whole);
     for (int round = 0; round < 50; ++round) {
       std::vector<size_t> cuts;
@@ -725,6 +728,7 @@ TEST_CASE("limits fail at the same byte whatever the split", "[http][parser][spl
   for (const auto& [kind, msg] : corpus()) {
     INFO(msg);
     const Outcome whole = parse(kind, msg, small);
-    for (size_t i = 0; i <= msg.size(); ++i) REQUIRE(parse(kind, msg, small, {i}) == whole);
+    for (size_t i = 0; i <= msg.size(); ++i)
+      REQUIRE(parse(kind, msg, small, {i}) == whole);
   }
 }

@@ -43,11 +43,13 @@ TEST_CASE("SHA-1 gives the same digest whatever the pieces", "[http][sha1]") {
   // Lengths around the padding boundaries (55, 56, 63, 64 bytes) and several blocks.
   for (size_t len : {0u, 1u, 55u, 56u, 57u, 63u, 64u, 65u, 119u, 120u, 128u, 300u}) {
     std::string s;
-    for (size_t i = 0; i < len; ++i) s += static_cast<char>('a' + i % 26);
+    for (size_t i = 0; i < len; ++i)
+      s += static_cast<char>('a' + i % 26);
     const std::string whole = digest(s);
     for (size_t step : {1u, 3u, 63u, 64u, 65u}) {
       Sha1 h;
-      for (size_t at = 0; at < s.size(); at += step) h.update(s.substr(at, step));
+      for (size_t at = 0; at < s.size(); at += step)
+        h.update(s.substr(at, step));
       uint8_t d[Sha1::kDigestSize];
       h.finish(d);
       INFO(len << " bytes in steps of " << step);

@@ -14,7 +14,8 @@ namespace {
 
 std::string bytes(std::initializer_list<int> b) {
   std::string s;
-  for (int c : b) s += static_cast<char>(c);
+  for (int c : b)
+    s += static_cast<char>(c);
   return s;
 }
 
@@ -171,7 +172,8 @@ TEST_CASE("the encoder writes the RFC 6455 examples", "[http][ws]") {
 TEST_CASE("masking in place and into another buffer, from any offset", "[http][ws]") {
   const uint8_t key[4] = {1, 2, 3, 4};
   std::string plain;
-  for (int i = 0; i < 37; ++i) plain += static_cast<char>(i * 7);
+  for (int i = 0; i < 37; ++i)
+    plain += static_cast<char>(i * 7);
   std::string whole = plain;
   apply_mask(key, 0, &whole[0], whole.size());
   for (size_t i = 0; i < whole.size(); ++i) {
@@ -289,7 +291,8 @@ TEST_CASE("a UTF-8 fault is placed at its byte whatever the slices (fuzz finding
   const Outcome whole = run(in);
   CHECK(whole.error == "invalid utf-8");
   CHECK(whole.consumed == 3);
-  for (size_t i = 0; i <= in.size(); ++i) CHECK(run(in, {}, {i}) == whole);
+  for (size_t i = 0; i <= in.size(); ++i)
+    CHECK(run(in, {}, {i}) == whole);
   MessageChecker mc;
   mc.init();
   FrameHeader h;
@@ -370,10 +373,12 @@ TEST_CASE("every split of frame sequences gives the same frames and result", "[h
     const Outcome whole = run(in, opt);
     for (size_t i = 0; i <= in.size(); ++i) {
       REQUIRE(run(in, opt, {i}) == whole);
-      for (size_t j = i; j <= in.size(); j += 5) REQUIRE(run(in, opt, {i, j}) == whole);
+      for (size_t j = i; j <= in.size(); j += 5)
+        REQUIRE(run(in, opt, {i, j}) == whole);
     }
     std::vector<size_t> every;
-    for (size_t i = 1; i < in.size(); ++i) every.push_back(i);
+    for (size_t i = 1; i < in.size(); ++i)
+      every.push_back(i);
     CHECK(run(in, opt, every) == whole);
     for (int round = 0; round < 50; ++round) {
       std::vector<size_t> cuts;

@@ -16,7 +16,8 @@ namespace {
 std::string random_bytes(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
   std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng() & 0xff);
+  for (auto& c : s)
+    c = static_cast<char>(rng() & 0xff);
   return s;
 }
 
@@ -173,7 +174,8 @@ TEST_CASE("quoted-printable gives the same result however the input is cut", "[m
   std::string data;
   const char alphabet[] = " \t\r\n=a\xe9";
   std::mt19937 rng(11);
-  for (int i = 0; i < 48; ++i) data += alphabet[rng() % 7];
+  for (int i = 0; i < 48; ++i)
+    data += alphabet[rng() % 7];
   for (const char* marker : {"\r\n", "=0D=0A"}) {
     const std::string coded = qp_encode(data, marker);
     for (size_t i = 0; i <= data.size(); ++i) {
@@ -247,7 +249,8 @@ TEST_CASE("end-of-line normalisation", "[mime][eol]") {
   CHECK(eol("\n\r\n\r", {}, "|") == "||");
   const std::string mixed = "x\r\n\r\ry\n\n\rz\r";
   const std::string whole = eol(mixed, {}, "|");
-  for (size_t i = 0; i <= mixed.size(); ++i) REQUIRE(eol(mixed, {i}, "|") == whole);
+  for (size_t i = 0; i <= mixed.size(); ++i)
+    REQUIRE(eol(mixed, {i}, "|") == whole);
   std::string s;
   StringOutput out(&s);
   CHECK(normalize_eol(0, "a\r", "\n", out) == '\r');
@@ -279,7 +282,8 @@ TEST_CASE("SMTP dot-stuffing", "[mime][dot]") {
   CHECK(stuff("a\n.b\r.c", {}) == "a\n.b\r.c");  // only CRLF starts a line
   const std::string text = "x\r\n.\r\n..\r\n.y";
   const std::string whole = stuff(text, {});
-  for (size_t i = 0; i <= text.size(); ++i) REQUIRE(stuff(text, {i}) == whole);
+  for (size_t i = 0; i <= text.size(); ++i)
+    REQUIRE(stuff(text, {i}) == whole);
   std::string s;
   StringOutput out(&s);
   CHECK(stuff_dots(0, "a\r", out) == 1);
@@ -294,5 +298,6 @@ TEST_CASE("output larger than the staging buffer reaches the flush callback", "[
   CHECK(base64_decode(coded) == data);
   const std::string wrapped = wrap_all(coded, 76, false);
   CHECK(base64_decode(wrapped) == data);
-  for (const std::string& line : lines_of(wrapped)) CHECK(line.size() <= 76);
+  for (const std::string& line : lines_of(wrapped))
+    CHECK(line.size() <= 76);
 }

@@ -19,9 +19,7 @@ void put(BufferPool& pool, RecvBuffer& buf, const std::string& s) {
   std::memcpy(at, s.data(), s.size());
   buf.commit(s.size());
 }
-std::string contents(const RecvBuffer& buf) {
-  return std::string(buf.data(), buf.size());
-}
+std::string contents(const RecvBuffer& buf) { return std::string(buf.data(), buf.size()); }
 }  // namespace
 
 TEST_CASE("an empty buffer holds no storage", "[recv_buffer]") {
@@ -77,8 +75,10 @@ TEST_CASE("consumed space at the front is reused before growing", "[recv_buffer]
 TEST_CASE("the pool bounds what it keeps", "[recv_buffer]") {
   BufferPool pool;
   std::vector<RecvBuffer> bufs(2000);
-  for (auto& b : bufs) put(pool, b, "z");
-  for (auto& b : bufs) b.release(pool);
+  for (auto& b : bufs)
+    put(pool, b, "z");
+  for (auto& b : bufs)
+    b.release(pool);
   CHECK(pool.cached_bytes() <= BufferPool::kMaxCachedBytes);
 }
 

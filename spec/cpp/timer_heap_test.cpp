@@ -13,7 +13,8 @@ TEST_CASE("nodes come out in due order", "[timer_heap]") {
   std::vector<HeapNode> nodes(1000);
   TimerHeap heap;
   std::mt19937 rng(42);
-  for (auto& n : nodes) heap.push(&n, rng() % 500);
+  for (auto& n : nodes)
+    heap.push(&n, rng() % 500);
   uint64_t last = 0;
   size_t count = 0;
   while (HeapNode* n = heap.pop()) {
@@ -28,16 +29,20 @@ TEST_CASE("nodes come out in due order", "[timer_heap]") {
 TEST_CASE("equal due times keep push order", "[timer_heap]") {
   std::vector<HeapNode> nodes(100);
   TimerHeap heap;
-  for (auto& n : nodes) heap.push(&n, 7);
-  for (auto& n : nodes) CHECK(heap.pop() == &n);
+  for (auto& n : nodes)
+    heap.push(&n, 7);
+  for (auto& n : nodes)
+    CHECK(heap.pop() == &n);
   CHECK(heap.empty());
 }
 
 TEST_CASE("removing from the middle keeps the heap ordered", "[timer_heap]") {
   std::vector<HeapNode> nodes(200);
   TimerHeap heap;
-  for (size_t i = 0; i < nodes.size(); i++) heap.push(&nodes[i], (i * 7919) % 211);
-  for (size_t i = 0; i < nodes.size(); i += 3) heap.remove(&nodes[i]);
+  for (size_t i = 0; i < nodes.size(); i++)
+    heap.push(&nodes[i], (i * 7919) % 211);
+  for (size_t i = 0; i < nodes.size(); i += 3)
+    heap.remove(&nodes[i]);
   heap.remove(&nodes[0]);  // removing twice is harmless
   uint64_t last = 0;
   size_t count = 0;

@@ -22,12 +22,8 @@ int hex_value(unsigned char c) {
 }
 
 // qdtext and the bytes a quoted-pair may escape (RFC 9110 section 5.6.4), HTAB and SP aside.
-bool is_qdtext(unsigned char c) {
-  return c == 0x21 || (c >= 0x23 && c != 0x5c && c != 0x7f);
-}
-bool is_escapable(unsigned char c) {
-  return c >= 0x21 && c != 0x7f;
-}
+bool is_qdtext(unsigned char c) { return c == 0x21 || (c >= 0x23 && c != 0x5c && c != 0x7f); }
+bool is_escapable(unsigned char c) { return c >= 0x21 && c != 0x7f; }
 
 }  // namespace
 

@@ -22,7 +22,8 @@ constexpr Tables make_tables() {
   }
   t.line['\r'] = kCr;
   t.line['\n'] = kLf;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t.tchar[static_cast<unsigned char>(c)] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~"))
+    t.tchar[static_cast<unsigned char>(c)] = true;
   return t;
 }
 
@@ -38,9 +39,7 @@ void* heap_alloc(void*, void* ptr, size_t, size_t nsize) {
   return std::realloc(ptr, nsize);
 }
 
-bool is_tchar(unsigned char c) {
-  return kTables.tchar[c];
-}
+bool is_tchar(unsigned char c) { return kTables.tchar[c]; }
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -51,8 +50,10 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && is_ows(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && is_ows(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  while (!s.empty() && is_ows(static_cast<unsigned char>(s.front())))
+    s.remove_prefix(1);
+  while (!s.empty() && is_ows(static_cast<unsigned char>(s.back())))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -166,11 +167,13 @@ Error FieldSection::parse_line(Store& s) {
   const std::string_view line = s.view(at, line_.length());
   if (is_ows(static_cast<unsigned char>(line[0]))) return Error::kObsFold;
   size_t i = 0;
-  while (i < line.size() && is_tchar(static_cast<unsigned char>(line[i]))) ++i;
+  while (i < line.size() && is_tchar(static_cast<unsigned char>(line[i])))
+    ++i;
   if (i == 0 || i == line.size()) return Error::kBadHeaderName;
   if (line[i] != ':') {
     size_t j = i;
-    while (j < line.size() && is_ows(static_cast<unsigned char>(line[j]))) ++j;
+    while (j < line.size() && is_ows(static_cast<unsigned char>(line[j])))
+      ++j;
     return j < line.size() && line[j] == ':' ? Error::kSpaceBeforeColon : Error::kBadHeaderName;
   }
   const std::string_view value = trim_ows(line.substr(i + 1));

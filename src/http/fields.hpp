@@ -110,9 +110,7 @@ struct Store {
 
 // Byte classes (RFC 9110 section 5.6.2 and 5.5).
 [[nodiscard]] bool is_tchar(unsigned char c);
-[[nodiscard]] inline bool is_ows(unsigned char c) {
-  return c == ' ' || c == '\t';
-}
+[[nodiscard]] inline bool is_ows(unsigned char c) { return c == ' ' || c == '\t'; }
 [[nodiscard]] inline char to_lower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
 }

@@ -8,9 +8,7 @@ namespace {
 
 constexpr uint64_t kMaxLength = uint64_t{INT64_MAX};
 
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 // 1*DIGIT up to 2^63 - 1 (what a Lua integer holds), without overflow.
 bool parse_decimal(std::string_view s, uint64_t* out) {
@@ -34,9 +32,7 @@ bool is_token(std::string_view s) {
   return true;
 }
 
-uint32_t clamp(uint32_t v) {
-  return std::min(v, kMaxLimit);
-}
+uint32_t clamp(uint32_t v) { return std::min(v, kMaxLimit); }
 
 }  // namespace
 

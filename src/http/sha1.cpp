@@ -6,9 +6,7 @@
 namespace uvs::http {
 namespace {
 
-uint32_t rotl(uint32_t x, int n) {
-  return (x << n) | (x >> (32 - n));
-}
+uint32_t rotl(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
 
 uint32_t load_be32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
@@ -28,8 +26,10 @@ void Sha1::reset() {
 
 void Sha1::block(const uint8_t* p) {
   uint32_t w[80];
-  for (int t = 0; t < 16; ++t) w[t] = load_be32(p + 4 * t);
-  for (int t = 16; t < 80; ++t) w[t] = rotl(w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16], 1);
+  for (int t = 0; t < 16; ++t)
+    w[t] = load_be32(p + 4 * t);
+  for (int t = 16; t < 80; ++t)
+    w[t] = rotl(w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16], 1);
   uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4];
   for (int t = 0; t < 80; ++t) {
     uint32_t f, k;
@@ -73,7 +73,8 @@ void Sha1::update(const void* data, size_t n) {
     block(buf_);
     used_ = 0;
   }
-  for (; n >= 64; p += 64, n -= 64) block(p);
+  for (; n >= 64; p += 64, n -= 64)
+    block(p);
   if (n > 0) std::memcpy(buf_, p, n);
   used_ = n;
 }
@@ -88,7 +89,8 @@ void Sha1::finish(uint8_t out[kDigestSize]) {
     used_ = 0;
   }
   std::memset(buf_ + used_, 0, 56 - used_);
-  for (int i = 0; i < 8; ++i) buf_[56 + i] = static_cast<uint8_t>(bits >> (56 - 8 * i));
+  for (int i = 0; i < 8; ++i)
+    buf_[56 + i] = static_cast<uint8_t>(bits >> (56 - 8 * i));
   block(buf_);
   for (int i = 0; i < 5; ++i) {
     out[4 * i] = static_cast<uint8_t>(h_[i] >> 24);

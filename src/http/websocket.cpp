@@ -9,9 +9,7 @@
 
 namespace uvs::http::ws {
 
-bool is_known_opcode(uint8_t op) {
-  return op <= 2 || (op >= 8 && op <= 10);
-}
+bool is_known_opcode(uint8_t op) { return op <= 2 || (op >= 8 && op <= 10); }
 
 const char* error_name(Error e) {
   switch (e) {
@@ -101,7 +99,8 @@ Error FrameParser::header_byte() {
     uint64_t length = len7;
     if (ext > 0) {
       length = 0;
-      for (size_t i = 0; i < ext; ++i) length = (length << 8) | bytes_[2 + i];
+      for (size_t i = 0; i < ext; ++i)
+        length = (length << 8) | bytes_[2 + i];
       if (ext == 8 && (length >> 63) != 0) return Error::kLengthTopBit;
       if (length < (ext == 2 ? 126u : 65536u)) return Error::kNonMinimalLength;
     }
@@ -143,7 +142,8 @@ FrameParser::Step FrameParser::feed(const char* p, size_t n) {
 void apply_mask(const uint8_t key[4], uint64_t offset, const char* in, char* out, size_t n) {
   // Rotate the key to the slice's starting offset, then XOR a word at a time.
   uint8_t k[4];
-  for (int i = 0; i < 4; ++i) k[i] = key[(offset + static_cast<uint64_t>(i)) & 3];
+  for (int i = 0; i < 4; ++i)
+    k[i] = key[(offset + static_cast<uint64_t>(i)) & 3];
   uint32_t word;
   std::memcpy(&word, k, 4);
   size_t i = 0;
@@ -153,7 +153,8 @@ void apply_mask(const uint8_t key[4], uint64_t offset, const char* in, char* out
     x ^= word;
     std::memcpy(out + i, &x, 4);
   }
-  for (; i < n; ++i) out[i] = static_cast<char>(in[i] ^ k[i & 3]);
+  for (; i < n; ++i)
+    out[i] = static_cast<char>(in[i] ^ k[i & 3]);
 }
 
 void apply_mask(const uint8_t key[4], uint64_t offset, char* data, size_t n) {
@@ -236,7 +237,8 @@ size_t encode_header(uint8_t out[kMaxHeaderSize], bool fin, Opcode op, uint64_t 
     out[n++] = static_cast<uint8_t>(length);
   } else {
     out[n++] = m | 127;
-    for (int i = 7; i >= 0; --i) out[n++] = static_cast<uint8_t>(length >> (8 * i));
+    for (int i = 7; i >= 0; --i)
+      out[n++] = static_cast<uint8_t>(length >> (8 * i));
   }
   if (mask) {
     std::memcpy(out + n, mask, 4);

@@ -29,9 +29,7 @@ enum class Opcode : uint8_t {
   kPong = 0xa,
 };
 
-[[nodiscard]] inline bool is_control(Opcode op) {
-  return (static_cast<uint8_t>(op) & 0x8) != 0;
-}
+[[nodiscard]] inline bool is_control(Opcode op) { return (static_cast<uint8_t>(op) & 0x8) != 0; }
 // One of the six opcodes RFC 6455 defines.
 [[nodiscard]] bool is_known_opcode(uint8_t op);
 

@@ -218,7 +218,7 @@ struct SignalName {
   int num;
 };
 const SignalName kSignals[] = {
-    {"SIGINT", SIGINT},   {"SIGTERM", SIGTERM}, {"SIGHUP", SIGHUP},   {"SIGQUIT", SIGQUIT},
+    {"SIGINT", SIGINT},   {"SIGTERM", SIGTERM}, {"SIGHUP", SIGHUP},     {"SIGQUIT", SIGQUIT},
     {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2}, {"SIGWINCH", SIGWINCH}, {nullptr, 0},
 };
 
@@ -318,7 +318,8 @@ void describe(lua_State* L, Runtime* rt, Task* t, uint64_t now) {
       lua_setfield(L, -2, "waiting_for");
     }
     const uint64_t since = uv_now(rt->loop());
-    lua_pushnumber(L, since > t->wait_since ? static_cast<double>(since - t->wait_since) * 1e-3 : 0.0);
+    lua_pushnumber(L,
+                   since > t->wait_since ? static_cast<double>(since - t->wait_since) * 1e-3 : 0.0);
     lua_setfield(L, -2, "waited");
   }
   if (t->cancelled) {
@@ -584,7 +585,7 @@ int finish_resume(lua_State* L, lua_State* co, int r, lua_KContext ctx) {
   if (r < 0) {
     int stat = lua_status(co);
     if (stat != LUA_OK && stat != LUA_YIELD) {  // an error in the coroutine
-      stat = lua::close_thread(co, L);           // runs its to-be-closed variables
+      stat = lua::close_thread(co, L);          // runs its to-be-closed variables
       lua_xmove(co, L, 1);
     }
     if (stat != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
@@ -667,7 +668,8 @@ int co_close(lua_State* L) {
   Runtime* rt = Runtime::of(L);
   const int st = lua_status(co);
   lua_Debug ar;
-  const bool suspended = st == LUA_YIELD || (st == LUA_OK && !lua_getstack(co, 0, &ar) && lua_gettop(co) > 0);
+  const bool suspended =
+      st == LUA_YIELD || (st == LUA_OK && !lua_getstack(co, 0, &ar) && lua_gettop(co) > 0);
   Task* t = (rt && suspended && co != L) ? rt->task_with_coroutine(co) : nullptr;
   if (!t || t->state == TaskState::kRunning) {
     lua_pushvalue(L, lua_upvalueindex(2));
@@ -690,9 +692,10 @@ int co_close(lua_State* L) {
 void open_async(lua_State* L, int ns, int rt) {
   if (luaL_newmetatable(L, kTaskClass)) {
     const luaL_Reg methods[] = {
-        {"status", task_status},       {"join", task_join},   {"cancel", task_cancel},
-        {"cancelled", task_cancelled}, {"name", task_name},   {"setname", task_setname},
-        {"id", task_id},               {nullptr, nullptr},
+        {"status", task_status}, {"join", task_join},
+        {"cancel", task_cancel}, {"cancelled", task_cancelled},
+        {"name", task_name},     {"setname", task_setname},
+        {"id", task_id},         {nullptr, nullptr},
     };
     lua_newtable(L);
     lua_pushvalue(L, rt);
@@ -703,23 +706,12 @@ void open_async(lua_State* L, int ns, int rt) {
   }
   lua_pop(L, 1);
   const luaL_Reg funcs[] = {
-      {"run", async_run},
-      {"spawn", async_spawn},
-      {"sleep", async_sleep},
-      {"now", async_now},
-      {"intask", async_intask},
-      {"timeout", async_timeout},
-      {"deadline", async_deadline},
-      {"signal", async_signal},
-      {"current", async_current},
-      {"tasks", async_tasks},
-      {"status", async_status},
-      {"onerror", async_onerror},
-      {"watchdog", async_watchdog},
-      {"_wait", async_wait},
-      {"_wake", async_wake},
-      {"_debug", async_debug},
-      {nullptr, nullptr},
+      {"run", async_run},           {"spawn", async_spawn},   {"sleep", async_sleep},
+      {"now", async_now},           {"intask", async_intask}, {"timeout", async_timeout},
+      {"deadline", async_deadline}, {"signal", async_signal}, {"current", async_current},
+      {"tasks", async_tasks},       {"status", async_status}, {"onerror", async_onerror},
+      {"watchdog", async_watchdog}, {"_wait", async_wait},    {"_wake", async_wake},
+      {"_debug", async_debug},      {nullptr, nullptr},
   };
   lua_newtable(L);
   lua_pushvalue(L, rt);

@@ -45,7 +45,7 @@ class Job : public WaitSource, public Waitable {
   enum class State : uint8_t { kIdle, kQueued, kRunning, kDone, kOrphan };
   Runtime* rt_ = nullptr;  // null for an orphan whose runtime is gone
   Task* task_ = nullptr;
-  Job* next_ = nullptr;  // in the pool's queue, then in the runtime's list of finished jobs
+  Job* next_ = nullptr;      // in the pool's queue, then in the runtime's list of finished jobs
   Job* run_prev_ = nullptr;  // in the runtime's list of running jobs (orphans included)
   Job* run_next_ = nullptr;
   State state_ = State::kIdle;

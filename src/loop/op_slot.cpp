@@ -88,7 +88,8 @@ void OpSlot::close(Runtime* rt) {
       owner_->source != this) {
     rt->wake(owner_, Wake::kClosed);
   }
-  while (head_) rt->wake(head_, Wake::kClosed);  // each wake detaches it from the queue
+  while (head_)
+    rt->wake(head_, Wake::kClosed);  // each wake detaches it from the queue
 }
 
 void OpSlot::forget(Runtime* rt) {

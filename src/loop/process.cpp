@@ -44,11 +44,11 @@ constexpr int kCaught[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
 constexpr int kNumCaught = sizeof(kCaught) / sizeof(kCaught[0]);
 
 struct Supervisor {
-  bool on = false;       // the handlers are installed in this process
-  bool worker = false;   // this process is a worker forked by fork()
-  int rd = -1;           // the pipe's read end (supervisor only; closed in a worker)
-  int wr = -1;           // its write end (non-blocking; inherited by the workers)
-  pid_t parent = 0;      // in a worker: the supervisor's pid
+  bool on = false;      // the handlers are installed in this process
+  bool worker = false;  // this process is a worker forked by fork()
+  int rd = -1;          // the pipe's read end (supervisor only; closed in a worker)
+  int wr = -1;          // its write end (non-blocking; inherited by the workers)
+  pid_t parent = 0;     // in a worker: the supervisor's pid
   struct sigaction saved[kNumCaught];
 };
 
@@ -67,21 +67,36 @@ void on_signal(int signo) {
 
 const char* signal_name(int signo) {
   switch (signo) {
-    case SIGTERM: return "SIGTERM";
-    case SIGINT: return "SIGINT";
-    case SIGHUP: return "SIGHUP";
-    case SIGCHLD: return "SIGCHLD";
-    case SIGKILL: return "SIGKILL";
-    case SIGQUIT: return "SIGQUIT";
-    case SIGSEGV: return "SIGSEGV";
-    case SIGABRT: return "SIGABRT";
-    case SIGBUS: return "SIGBUS";
-    case SIGPIPE: return "SIGPIPE";
-    case SIGUSR1: return "SIGUSR1";
-    case SIGUSR2: return "SIGUSR2";
-    case SIGFPE: return "SIGFPE";
-    case SIGILL: return "SIGILL";
-    default: return nullptr;
+    case SIGTERM:
+      return "SIGTERM";
+    case SIGINT:
+      return "SIGINT";
+    case SIGHUP:
+      return "SIGHUP";
+    case SIGCHLD:
+      return "SIGCHLD";
+    case SIGKILL:
+      return "SIGKILL";
+    case SIGQUIT:
+      return "SIGQUIT";
+    case SIGSEGV:
+      return "SIGSEGV";
+    case SIGABRT:
+      return "SIGABRT";
+    case SIGBUS:
+      return "SIGBUS";
+    case SIGPIPE:
+      return "SIGPIPE";
+    case SIGUSR1:
+      return "SIGUSR1";
+    case SIGUSR2:
+      return "SIGUSR2";
+    case SIGFPE:
+      return "SIGFPE";
+    case SIGILL:
+      return "SIGILL";
+    default:
+      return nullptr;
   }
 }
 
@@ -97,9 +112,9 @@ int push_signal(lua_State* L, int signo) {
 
 int check_signal(lua_State* L, int idx) {
   const char* name = luaL_checkstring(L, idx);
-  static const char* const names[] = {"SIGTERM", "SIGINT", "SIGHUP", "SIGKILL", "SIGQUIT",
+  static const char* const names[] = {"SIGTERM", "SIGINT",  "SIGHUP",  "SIGKILL", "SIGQUIT",
                                       "SIGUSR1", "SIGUSR2", "SIGCONT", "SIGSTOP", nullptr};
-  static const int numbers[] = {SIGTERM, SIGINT, SIGHUP, SIGKILL, SIGQUIT,
+  static const int numbers[] = {SIGTERM, SIGINT,  SIGHUP,  SIGKILL, SIGQUIT,
                                 SIGUSR1, SIGUSR2, SIGCONT, SIGSTOP};
   for (int i = 0; names[i]; i++) {
     if (strcmp(names[i], name) == 0) return numbers[i];
@@ -117,20 +132,21 @@ int push_errno(lua_State* L, int err) {
 const char* unforkable(lua_State* L, Runtime* rt) {
   if (!rt) return "the runtime is closing";
   if (rt->live_tasks() > 0) {
-    return lua_pushfstring(L, "%d task(s) exist (start workers outside socket.async.run, "
+    return lua_pushfstring(L,
+                           "%d task(s) exist (start workers outside socket.async.run, "
                            "before any task is spawned or after every task has finished)",
                            static_cast<int>(rt->live_tasks()));
   }
   // Watchers closed since the last run are freed by their close callbacks: let them run.
   rt->flush_closing();
   if (rt->live_watchers() > 0) {
-    return lua_pushfstring(L, "%d descriptor(s) are watched by the loop (close the sockets "
+    return lua_pushfstring(L,
+                           "%d descriptor(s) are watched by the loop (close the sockets "
                            "that tasks used before starting workers)",
                            static_cast<int>(rt->live_watchers()));
   }
   if (rt->live_jobs() > 0) {
-    return lua_pushfstring(L, "%d name lookup(s) are in flight",
-                           static_cast<int>(rt->live_jobs()));
+    return lua_pushfstring(L, "%d name lookup(s) are in flight", static_cast<int>(rt->live_jobs()));
   }
   if (rt->open_handles() > 0) {
     return lua_pushfstring(L, "%d libuv handle(s) or request(s) are active",
@@ -175,7 +191,8 @@ int process_fork(lua_State* L) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent) _exit(1);
   if (g_sup.on) {
-    for (int i = 0; i < kNumCaught; i++) sigaction(kCaught[i], &g_sup.saved[i], nullptr);
+    for (int i = 0; i < kNumCaught; i++)
+      sigaction(kCaught[i], &g_sup.saved[i], nullptr);
     g_sup.on = false;
     close(g_sup.rd);
     g_sup.rd = -1;
@@ -218,10 +235,12 @@ int process_supervise(lua_State* L) {
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-    for (int i = 0; i < kNumCaught; i++) sigaction(kCaught[i], &sa, &g_sup.saved[i]);
+    for (int i = 0; i < kNumCaught; i++)
+      sigaction(kCaught[i], &sa, &g_sup.saved[i]);
     g_sup.on = true;
   } else {
-    for (int i = 0; i < kNumCaught; i++) sigaction(kCaught[i], &g_sup.saved[i], nullptr);
+    for (int i = 0; i < kNumCaught; i++)
+      sigaction(kCaught[i], &g_sup.saved[i], nullptr);
     close(g_sup.rd);
     close(g_sup.wr);
     g_sup.rd = g_sup.wr = -1;
@@ -355,13 +374,17 @@ int process_forkable(lua_State* L) {
 // Adds socket.async._process to the async table at index `async`; every function has the
 // runtime handle at `rt` as upvalue 1.
 void open_process(lua_State* L, int async, int rt) {
-  static const luaL_Reg funcs[] = {
-      {"fork", process_fork},     {"supervise", process_supervise},
-      {"wait", process_wait},     {"ready", process_ready},
-      {"reap", process_reap},     {"kill", process_kill},
-      {"ncpu", process_ncpu},     {"getpid", process_getpid},
-      {"getppid", process_getppid}, {"forkable", process_forkable},
-      {nullptr, nullptr}};
+  static const luaL_Reg funcs[] = {{"fork", process_fork},
+                                   {"supervise", process_supervise},
+                                   {"wait", process_wait},
+                                   {"ready", process_ready},
+                                   {"reap", process_reap},
+                                   {"kill", process_kill},
+                                   {"ncpu", process_ncpu},
+                                   {"getpid", process_getpid},
+                                   {"getppid", process_getppid},
+                                   {"forkable", process_forkable},
+                                   {nullptr, nullptr}};
   lua_newtable(L);
   lua_pushvalue(L, rt);
   luaL_setfuncs(L, funcs, 1);

@@ -75,16 +75,15 @@ void Runtime::shutdown() {
         if (!uv_is_closing(h)) uv_close(h, nullptr);
       },
       nullptr);
-  while (uv_loop_close(&loop_) == UV_EBUSY) uv_run(&loop_, UV_RUN_DEFAULT);
+  while (uv_loop_close(&loop_) == UV_EBUSY)
+    uv_run(&loop_, UV_RUN_DEFAULT);
   for (SignalWatch*& w : signals_) {
     delete w;  // allocated in signal_watch()
     w = nullptr;
   }
 }
 
-size_t Runtime::live_jobs() const {
-  return jobs_ ? static_cast<size_t>(jobs_->live()) : 0;
-}
+size_t Runtime::live_jobs() const { return jobs_ ? static_cast<size_t>(jobs_->live()) : 0; }
 
 size_t Runtime::open_handles() {
   struct Count {

@@ -138,7 +138,9 @@ class Runtime {
   void reset_lag() { max_lag_ = 0; }
   void set_watchdog(double seconds) {
     // Beyond about 584 years of nanoseconds uint64_t overflows: that is "never" anyway.
-    watchdog_ns_ = !(seconds > 0) ? 0 : seconds >= 1.8e10 ? UINT64_MAX : static_cast<uint64_t>(seconds * 1e9);
+    watchdog_ns_ = !(seconds > 0)      ? 0
+                   : seconds >= 1.8e10 ? UINT64_MAX
+                                       : static_cast<uint64_t>(seconds * 1e9);
   }
   [[nodiscard]] double watchdog() const { return static_cast<double>(watchdog_ns_) * 1e-9; }
   // The error handler set by async.onerror (LUA_NOREF for the default report on stderr).
@@ -194,7 +196,7 @@ class Runtime {
   bool running_ = false;
   bool closing_ = false;
   bool warned_blocking_ = false;
-  static constexpr int kSignals = 65;  // signal numbers 1..64
+  static constexpr int kSignals = 65;    // signal numbers 1..64
   SignalWatch* signals_[kSignals] = {};  // freed in shutdown()
 };
 

@@ -45,16 +45,16 @@ Task* Runtime::spawn(lua_State* L, int fn, int nargs) {
   if (!timers_.reserve(live_tasks_ + 1)) luaL_error(L, "not enough memory");
   fn = lua_absindex(L, fn);
   luaL_where(L, 1);  // where the task is spawned, for error reports        // fn args where
-  lua_State* co = lua_newthread(L);                                       // fn args where co
-  auto* t = static_cast<Task*>(lua_newuserdatauv(L, sizeof(Task), 4));    // ... where co task
+  lua_State* co = lua_newthread(L);                                     // fn args where co
+  auto* t = static_cast<Task*>(lua_newuserdatauv(L, sizeof(Task), 4));  // ... where co task
   new (t) Task();
   luaL_setmetatable(L, "async.task");
-  lua_rotate(L, -2, 1);                                                   // ... where task co
+  lua_rotate(L, -2, 1);         // ... where task co
   lua_setiuservalue(L, -2, 1);  // the handle anchors the coroutine       // ... where task
-  lua_rotate(L, -2, 1);                                                   // ... task where
-  lua_setiuservalue(L, -2, 4);                                            // fn args task
-  lua_rotate(L, fn, 1);                                                   // task fn args
-  lua_xmove(L, co, nargs + 1);                                            // task
+  lua_rotate(L, -2, 1);         // ... task where
+  lua_setiuservalue(L, -2, 4);  // fn args task
+  lua_rotate(L, fn, 1);         // task fn args
+  lua_xmove(L, co, nargs + 1);  // task
   t->co = co;
   t->nargs = nargs;
   t->id = next_id_++;
@@ -130,7 +130,7 @@ int Runtime::kill(lua_State* L, Task* t, const char* why) {
   t->state = TaskState::kDone;  // nothing may wake or resume it from here on
   lua_State* co = t->co;
   const int status = lua::close_thread(co, L);  // runs its pending to-be-closed variables
-  if (status != LUA_OK) lua_xmove(co, L, 1);     // their error, for coroutine.close
+  if (status != LUA_OK) lua_xmove(co, L, 1);    // their error, for coroutine.close
   lua_settop(co, 0);
   lua_pushstring(co, why);
   finish(L, t, 1);
@@ -306,7 +306,8 @@ void Runtime::arm_tick() {
   const uint64_t now = uv_hrtime();
   const uint64_t ms = n->due > now ? (n->due - now + 999999) / 1000000 : 0;
   // The timer only ends the poll; expire_timers() decides on the monotonic clock what is due.
-  uv_timer_start(&tick_, [](uv_timer_t*) {}, ms, 0);
+  uv_timer_start(
+      &tick_, [](uv_timer_t*) {}, ms, 0);
 }
 
 void Runtime::on_prepare(uv_prepare_t* h) { static_cast<Runtime*>(h->data)->arm_tick(); }

@@ -60,7 +60,8 @@ void SignalWatch::on_signal(uv_signal_t* h, int signum) {
   (void)signum;
   auto* w = static_cast<SignalWatch*>(h->data);
   // Each wake detaches the task, which takes it out of waiters_.
-  while (!w->waiters_.empty()) w->rt_->wake(w->waiters_.back(), Wake::kReady);
+  while (!w->waiters_.empty())
+    w->rt_->wake(w->waiters_.back(), Wake::kReady);
   w->stop_if_unwatched();
 }
 

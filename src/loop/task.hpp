@@ -52,7 +52,7 @@ struct Task : HeapNode, WaitSource {
   int ref = LUA_NOREF;  // registry ref to the handle; released in Runtime::finish
   TaskState state = TaskState::kReady;
   Wake wake = Wake::kNone;
-  bool external = false;   // waiting on something outside Lua (I/O, clock, lookup, signal)
+  bool external = false;  // waiting on something outside Lua (I/O, clock, lookup, signal)
   bool is_main = false;
   bool cancelled = false;  // sticky: every later wait returns "cancelled" at once
   bool doomed = false;     // cancelled and past its grace: ended instead of resumed
@@ -70,9 +70,9 @@ struct Task : HeapNode, WaitSource {
   Job* pending = nullptr;  // the lookup job this task's wait owns (collected with take_job)
   OpSlot* held = nullptr;  // the operation slot the task owns now, released when its call returns
   uint64_t id = 0;
-  uint64_t deadline = 0;    // deadline scope in force (monotonic ns), 0 for none
+  uint64_t deadline = 0;     // deadline scope in force (monotonic ns), 0 for none
   uint64_t cancel_seen = 0;  // when a wait first returned "cancelled" (monotonic ns), 0 before
-  uint64_t wait_since = 0;  // when the current wait began (loop time, ms)
+  uint64_t wait_since = 0;   // when the current wait began (loop time, ms)
   const char* wait_what = nullptr;  // what the current wait is for, for status()
   int wait_fd = -1;                 // the descriptor it waits on, if any
 

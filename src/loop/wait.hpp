@@ -33,10 +33,10 @@ class Waitable {
 };
 
 struct WaitSpec {
-  double timeout = -1.0;       // seconds; negative: no limit
-  const char* what = "wait";   // what the wait is for, for async.status()
-  int fd = -1;                 // the descriptor, if any, for async.status()
-  bool external = true;        // false: only Lua code can end it (joins, locks, turns)
+  double timeout = -1.0;      // seconds; negative: no limit
+  const char* what = "wait";  // what the wait is for, for async.status()
+  int fd = -1;                // the descriptor, if any, for async.status()
+  bool external = true;       // false: only Lua code can end it (joins, locks, turns)
 };
 
 // Waits for `w`. Returns kNone when the calling task was suspended: the caller must then
@@ -97,8 +97,9 @@ inline void charge(Runtime* rt, size_t bytes) {
 inline Wake spend(lua_State* L, Runtime* rt, size_t bytes) {
   Task* t = rt->current();
   if (!t) return Wake::kReady;
-  const uint32_t cost = bytes < kMinCost ? kMinCost : bytes > kBudget ? kBudget
-                                                                      : static_cast<uint32_t>(bytes);
+  const uint32_t cost = bytes < kMinCost  ? kMinCost
+                        : bytes > kBudget ? kBudget
+                                          : static_cast<uint32_t>(bytes);
   t->moved += cost;
   if (t->moved < kBudget) return Wake::kReady;
   return pause(L, rt);

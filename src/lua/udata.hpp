@@ -16,8 +16,8 @@
 namespace uvs::lua {
 
 struct ClassSpec {
-  const char* name;             // "tcp{client}"
-  const char* const* groups;    // null-terminated list, e.g. {"tcp{any}", "select{able}", nullptr}
+  const char* name;           // "tcp{client}"
+  const char* const* groups;  // null-terminated list, e.g. {"tcp{any}", "select{able}", nullptr}
 };
 
 // Registers the classes of one family. `methods` go into every class's __index table and

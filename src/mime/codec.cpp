@@ -14,8 +14,10 @@ constexpr unsigned char kInvalid = 0xff;
 // Digit value of each byte in base64, kInvalid outside the alphabet; "=" reads as 0.
 constexpr std::array<unsigned char, 256> make_base64_values() {
   std::array<unsigned char, 256> v{};
-  for (auto& x : v) x = kInvalid;
-  for (unsigned char i = 0; i < 64; ++i) v[static_cast<unsigned char>(kAlphabet[i])] = i;
+  for (auto& x : v)
+    x = kInvalid;
+  for (unsigned char i = 0; i < 64; ++i)
+    v[static_cast<unsigned char>(kAlphabet[i])] = i;
   v['='] = 0;
   return v;
 }
@@ -50,9 +52,7 @@ void put_escape(unsigned char c, Output& out) {
   out.put(kHexDigits[c & 0x0f]);
 }
 
-bool is_eol_byte(int64_t c) {
-  return c == '\r' || c == '\n';
-}
+bool is_eol_byte(int64_t c) { return c == '\r' || c == '\n'; }
 
 }  // namespace
 
@@ -63,7 +63,8 @@ void Base64Encoder::update(std::string_view in, Output& out) {
     held_.push(static_cast<unsigned char>(ch));
     if (held_.size() < 3) continue;
     const uint32_t group = (uint32_t{held_[0]} << 16) | (uint32_t{held_[1]} << 8) | held_[2];
-    for (int shift = 18; shift >= 0; shift -= 6) out.put(kAlphabet[(group >> shift) & 0x3f]);
+    for (int shift = 18; shift >= 0; shift -= 6)
+      out.put(kAlphabet[(group >> shift) & 0x3f]);
     held_.clear();
   }
 }
@@ -87,9 +88,11 @@ void Base64Decoder::update(std::string_view in, Output& out) {
     held_.push(c);
     if (held_.size() < 4) continue;
     uint32_t group = 0;
-    for (size_t i = 0; i < 4; ++i) group = (group << 6) | kBase64Values[held_[i]];
+    for (size_t i = 0; i < 4; ++i)
+      group = (group << 6) | kBase64Values[held_[i]];
     const int bytes = held_[2] == '=' ? 1 : held_[3] == '=' ? 2 : 3;
-    for (int i = 0; i < bytes; ++i) out.put(static_cast<char>((group >> (16 - 8 * i)) & 0xff));
+    for (int i = 0; i < bytes; ++i)
+      out.put(static_cast<char>((group >> (16 - 8 * i)) & 0xff));
     held_.clear();
   }
 }
@@ -192,7 +195,8 @@ void QpDecoder::step(unsigned char c, Output& out) {
 }
 
 void QpDecoder::update(std::string_view in, Output& out) {
-  for (char ch : in) step(static_cast<unsigned char>(ch), out);
+  for (char ch : in)
+    step(static_cast<unsigned char>(ch), out);
 }
 
 // --- line wrapping ---------------------------------------------------------------------------

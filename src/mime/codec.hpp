@@ -33,7 +33,8 @@ class Output {
     buf_[used_++] = c;
   }
   void put(std::string_view s) {
-    for (char c : s) put(c);
+    for (char c : s)
+      put(c);
   }
   // Hands the staged bytes to the callback. Call it once more after the last put.
   void flush() {
@@ -73,7 +74,8 @@ class Pending {
   }
   void push(unsigned char c) { bytes_[size_++] = c; }
   void drop_front() {
-    for (size_t i = 1; i < size_; ++i) bytes_[i - 1] = bytes_[i];
+    for (size_t i = 1; i < size_; ++i)
+      bytes_[i - 1] = bytes_[i];
     --size_;
   }
   void clear() { size_ = 0; }
@@ -151,9 +153,7 @@ class QpDecoder {
 // inside an =XX escape, so that no line is longer than `length` bytes.
 [[nodiscard]] int64_t wrap_qp(int64_t left, int64_t length, std::string_view in, Output& out);
 // At the end of the data a line that was started needs a final break.
-[[nodiscard]] inline bool wrap_needs_break(int64_t left, int64_t length) {
-  return left < length;
-}
+[[nodiscard]] inline bool wrap_needs_break(int64_t left, int64_t length) { return left < length; }
 
 // End-of-line normalisation: CR, LF, CRLF and LFCR each become one `marker`; a repeated CR or
 // LF counts as a new line each time. `ctx` is the CR or LF byte that ended the previous chunk,

@@ -147,14 +147,10 @@ int run_wrap(lua_State* L, WrapFn wrap, std::string_view end_break) {
 // mime.wrp(n [, B [, length]]) -> A, m: B cut into lines of at most `length` bytes (default 76)
 // with CRLF; n is the room left on the current line, m the same after B. With B nil: CRLF if a
 // line was started (else nil), and `length`.
-int mime_wrp(lua_State* L) {
-  return run_wrap(L, &wrap_text, kCrlf);
-}
+int mime_wrp(lua_State* L) { return run_wrap(L, &wrap_text, kCrlf); }
 
 // mime.qpwrp(n [, B [, length]]) -> A, m: the same for quoted-printable, with soft breaks.
-int mime_qpwrp(lua_State* L) {
-  return run_wrap(L, &wrap_qp, kSoftBreak);
-}
+int mime_qpwrp(lua_State* L) { return run_wrap(L, &wrap_qp, kSoftBreak); }
 
 // mime.eol(ctx [, B [, marker]]) -> A, ctx: B with each line break written as `marker`
 // (default CRLF); ctx is the CR or LF byte that ended the previous chunk, or 0.

@@ -62,9 +62,9 @@ int receive_k(lua_State* L, int status, lua_KContext ctx) {
     char* buf = size > sizeof stack_buf ? static_cast<char*>(lua_touserdata(L, 4)) : stack_buf;
     sockaddr_storage addr{};
     socklen_t alen = sizeof addr;
-    const ssize_t n = ::recvfrom(s->fd, buf, size, 0,
-                                 from == Sender::kNone ? nullptr : reinterpret_cast<sockaddr*>(&addr),
-                                 from == Sender::kNone ? nullptr : &alen);
+    const ssize_t n = ::recvfrom(
+        s->fd, buf, size, 0, from == Sender::kNone ? nullptr : reinterpret_cast<sockaddr*>(&addr),
+        from == Sender::kNone ? nullptr : &alen);
     const int e = errno;
     if (n >= 0) {
       release(L, s, s->reading);
@@ -175,8 +175,8 @@ int dgram_receive(lua_State* L, Socket* s, Sender from) {
   const lua_Number size = luaL_optnumber(L, 2, kDatagramSize);
   luaL_argcheck(L, size >= 0, 2, "invalid receive size");
   lua_settop(L, 1);
-  const size_t wanted = size < static_cast<lua_Number>(kMaxDatagram) ? static_cast<size_t>(size)
-                                                                      : kMaxDatagram;
+  const size_t wanted =
+      size < static_cast<lua_Number>(kMaxDatagram) ? static_cast<size_t>(size) : kMaxDatagram;
   lua_pushinteger(L, static_cast<lua_Integer>(wanted));
   lua_pushinteger(L, static_cast<lua_Integer>(from));
   if (wanted > kDatagramSize) lua_newuserdatauv(L, wanted, 0);  // the buffer, before the claim

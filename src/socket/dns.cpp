@@ -81,7 +81,8 @@ class HostJob final : public Job {
     }
     herr_ = 0;
     name_ = res->h_name ? res->h_name : "";
-    for (char** a = res->h_aliases; a && *a; a++) aliases_.emplace_back(*a);
+    for (char** a = res->h_aliases; a && *a; a++)
+      aliases_.emplace_back(*a);
     for (char** p = res->h_addr_list; p && *p; p++) {
       char text[INET6_ADDRSTRLEN];
       if (inet_ntop(res->h_addrtype, *p, text, sizeof text)) ips_.emplace_back(text);
@@ -148,8 +149,8 @@ class NameInfoJob final : public Job {
     for (addrinfo* a = res; a; a = a->ai_next) {
       char host[NI_MAXHOST] = "";
       char serv[NI_MAXSERV] = "";
-      const int e = getnameinfo(a->ai_addr, a->ai_addrlen, host, has_host_ ? sizeof host : 0,
-                                serv, has_serv_ ? sizeof serv : 0, 0);
+      const int e = getnameinfo(a->ai_addr, a->ai_addrlen, host, has_host_ ? sizeof host : 0, serv,
+                                has_serv_ ? sizeof serv : 0, 0);
       if (e != 0) continue;  // an address without a name is left out, not reported as garbage
       if (has_host_) names_.emplace_back(host);
       if (has_serv_ && service_.empty()) service_ = serv;

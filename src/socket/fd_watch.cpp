@@ -87,7 +87,8 @@ void FdWatch::on_close(uv_handle_t* h) {
 
 int FdWatch::wanted() const {
   int mask = (reader_ ? kRead : 0) | (writer_ ? kWrite : 0);
-  for (const FdWaiter* n = others_; n; n = n->next) mask |= n->events;
+  for (const FdWaiter* n = others_; n; n = n->next)
+    mask |= n->events;
   return mask;
 }
 
@@ -173,8 +174,7 @@ void FdWatch::on_poll(uv_poll_t* h, int status, int events) {
   if (events & kWrite) {
     if (w->writer_) rt->wake(w->writer_, Wake::kReady);
   }
-  const int still = w->others_ ? w->wanted()
-                                : (w->reader_ ? kRead : 0) | (w->writer_ ? kWrite : 0);
+  const int still = w->others_ ? w->wanted() : (w->reader_ ? kRead : 0) | (w->writer_ ? kWrite : 0);
   // Nobody reads: stop, or level-triggered polling would report it forever (unless its reader
   // was woken in this very run and has not read yet). Sockets are nearly always writable: watch
   // for room only while a writer waits.
@@ -191,7 +191,8 @@ FdWaitSet* FdWaitSet::push(lua_State* L, int count) {
   auto* set = static_cast<FdWaitSet*>(lua_newuserdatauv(L, size, 0));
   new (set) FdWaitSet();
   set->count_ = count;
-  for (int i = 0; i < count; i++) new (&set->nodes()[i]) FdWaiter();
+  for (int i = 0; i < count; i++)
+    new (&set->nodes()[i]) FdWaiter();
   static const char kMeta = 0;
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &kMeta) != LUA_TTABLE) {
     lua_pop(L, 1);

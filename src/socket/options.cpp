@@ -66,10 +66,10 @@ int get_int(lua_State* L, Socket* s, int level, int name) {
 }
 
 // Generates a getter and a setter for an option that maps to one setsockopt() name.
-#define UVS_BOOL_OPTION(id, level, name)                                       \
+#define UVS_BOOL_OPTION(id, level, name)                                        \
   int get_##id(lua_State* L, Socket* s) { return get_bool(L, s, level, name); } \
   int set_##id(lua_State* L, Socket* s) { return set_bool(L, s, level, name); }
-#define UVS_INT_OPTION(id, level, name)                                       \
+#define UVS_INT_OPTION(id, level, name)                                        \
   int get_##id(lua_State* L, Socket* s) { return get_int(L, s, level, name); } \
   int set_##id(lua_State* L, Socket* s) { return set_int(L, s, level, name); }
 
@@ -207,9 +207,7 @@ int set_membership6(lua_State* L, Socket* s, int name) {
   return set_raw(L, s, IPPROTO_IPV6, name, &val, sizeof val);
 }
 
-int set_add_membership6(lua_State* L, Socket* s) {
-  return set_membership6(L, s, IPV6_JOIN_GROUP);
-}
+int set_add_membership6(lua_State* L, Socket* s) { return set_membership6(L, s, IPV6_JOIN_GROUP); }
 int set_drop_membership6(lua_State* L, Socket* s) {
   return set_membership6(L, s, IPV6_LEAVE_GROUP);
 }
@@ -316,12 +314,8 @@ const Option kUnixGetOptions[] = {
 };
 
 const Option kUnixSetOptions[] = {
-    {"keepalive", set_keepalive},
-    {"reuseaddr", set_reuseaddr},
-    {"linger", set_linger},
-    {"recv-buffer-size", set_rcvbuf},
-    {"send-buffer-size", set_sndbuf},
-    {nullptr, nullptr},
+    {"keepalive", set_keepalive},     {"reuseaddr", set_reuseaddr},     {"linger", set_linger},
+    {"recv-buffer-size", set_rcvbuf}, {"send-buffer-size", set_sndbuf}, {nullptr, nullptr},
 };
 
 }  // namespace uvs::socket

@@ -54,7 +54,8 @@ char* BufferPool::take(size_t min_size, size_t* cap) {
     // Beyond kMaxBlock no allocation can succeed, and doubling past the top bit of size_t
     // would wrap to 0 and never end.
     if (min_size > kMaxBlock) return nullptr;
-    while (size < min_size) size <<= 1;
+    while (size < min_size)
+      size <<= 1;
   }
   char* block = static_cast<char*>(std::malloc(size));  // freed in give() or ~BufferPool()
   if (block) *cap = size;

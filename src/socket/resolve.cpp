@@ -63,7 +63,7 @@ bool resolve_step(lua_State* L, SocketRuntime* sr, bool* waiting, const char* ho
   ResolveJob* job = nullptr;
   try {
     job = new ResolveJob(host, serv, hints);  // freed above, here, or by itself when orphaned
-  } catch (...) {  // no exception may reach Lua's frames
+  } catch (...) {                             // no exception may reach Lua's frames
     out->io = ENOMEM;
     return true;
   }

@@ -12,8 +12,8 @@
 #include <string>
 
 #include "loop/job.hpp"
-#include "socket/socket_runtime.hpp"
 #include "lua/lua_api.hpp"
+#include "socket/socket_runtime.hpp"
 
 namespace uvs::socket {
 

@@ -37,11 +37,11 @@ namespace {
 constexpr int kRecvT = 1;
 constexpr int kSendT = 2;
 constexpr int kTimeout = 3;
-constexpr int kFdMap = 4;     // fd -> object
-constexpr int kPollSet = 5;   // userdata: pollfd[n]
-constexpr int kDirty = 6;     // array of dirty read entries
-constexpr int kWait = 7;      // userdata: FdWaitSet, while a task waits
-constexpr int kStart = 8;     // start time of the call
+constexpr int kFdMap = 4;    // fd -> object
+constexpr int kPollSet = 5;  // userdata: pollfd[n]
+constexpr int kDirty = 6;    // array of dirty read entries
+constexpr int kWait = 7;     // userdata: FdWaitSet, while a task waits
+constexpr int kStart = 8;    // start time of the call
 
 // Asks entry:getfd(); returns -1 for anything that does not give a descriptor.
 int entry_fd(lua_State* L, int entry) {
@@ -93,8 +93,9 @@ size_t collect(lua_State* L, int set, lua_Integer count, short events, pollfd* o
     // LuaSocket indexes every entry for its getfd; one that cannot be indexed is a bad argument
     // (rather than "attempt to index a number value" from inside select).
     if (type != LUA_TTABLE && type != LUA_TUSERDATA && type != LUA_TSTRING) {
-      luaL_argerror(L, set, lua_pushfstring(L, "entry %I is a %s, not a socket",
-                                            static_cast<LUAI_UACINT>(i), luaL_typename(L, entry)));
+      luaL_argerror(L, set,
+                    lua_pushfstring(L, "entry %I is a %s, not a socket",
+                                    static_cast<LUAI_UACINT>(i), luaL_typename(L, entry)));
     }
     const int fd = entry_fd(L, entry);
     if (fd >= 0) {
@@ -331,10 +332,10 @@ int socket_select(lua_State* L) {
   const lua_Number t = luaL_optnumber(L, kTimeout, -1);
   lua_pushnumber(L, t);
   lua_replace(L, kTimeout);
-  lua_newtable(L);  // kFdMap
-  lua_pushnil(L);   // kPollSet
-  lua_newtable(L);  // kDirty
-  lua_pushnil(L);   // kWait
+  lua_newtable(L);                    // kFdMap
+  lua_pushnil(L);                     // kPollSet
+  lua_newtable(L);                    // kDirty
+  lua_pushnil(L);                     // kWait
   lua_pushnumber(L, Runtime::now());  // kStart
   build_pollset(L);
   return select_k(L, LUA_OK, 0);

@@ -153,8 +153,10 @@ int wait_turn(lua_State* L, Socket* s, loop::OpSlot& slot, double start, const c
   const Wake r = slot.wait_turn(L, s->sr->rt(), left, what);
   if (r == Wake::kNone) return kYield;
   if (r == Wake::kRefused) {
-    luaL_error(L, "%s: another task is using this socket in the same direction, and only a task "
-                  "can wait its turn", what);
+    luaL_error(L,
+               "%s: another task is using this socket in the same direction, and only a task "
+               "can wait its turn",
+               what);
   }
   return io_status(r);
 }
@@ -221,9 +223,7 @@ int wait_fd(lua_State* L, Socket* s, int dir, const loop::Deadline& d, const cha
   return r == Wake::kNone ? kYield : io_status(r);
 }
 
-int resume_status(lua_State* L, SocketRuntime* sr) {
-  return io_status(loop::resumed(L, sr->rt()));
-}
+int resume_status(lua_State* L, SocketRuntime* sr) { return io_status(loop::resumed(L, sr->rt())); }
 
 int push_error(lua_State* L, int err) {
   lua_pushnil(L);

@@ -69,11 +69,11 @@ constexpr uint32_t kSocketMagic = 0x75767363;  // "uvsc"
 
 struct Socket {
   uint32_t magic = kSocketMagic;
-  uint32_t cls = 0;  // the ClassBits bit of the object's current class
+  uint32_t cls = 0;             // the ClassBits bit of the object's current class
   SocketRuntime* sr = nullptr;  // the socket layer of the runtime that created it
   int fd = -1;
   int family = AF_UNSPEC;
-  bool closed = false;  // close() or collection happened: no descriptor ever again
+  bool closed = false;         // close() or collection happened: no descriptor ever again
   Phase phase = Phase::kIdle;  // writes: the connect or bind in progress
   int pending = 0;  // reads: what a read in the poll callback met (end of stream, an error)
   loop::Timeouts tm;

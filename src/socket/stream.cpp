@@ -300,14 +300,16 @@ bool receive_pattern(lua_State* L, Pattern* p) {
   if (!lua_isnil(L, 4)) {
     maxsize = luaL_checkinteger(L, 4);
     luaL_argcheck(L, maxsize >= 1, 4, "maxsize must be at least 1");
-    luaL_argcheck(L, plen < static_cast<lua_Unsigned>(maxsize), 3, "prefix not shorter than maxsize");
+    luaL_argcheck(L, plen < static_cast<lua_Unsigned>(maxsize), 3,
+                  "prefix not shorter than maxsize");
   }
   const int type = lua_type(L, 2);
   size_t wlen = 0;
   const char* word = type == LUA_TSTRING ? lua_tolstring(L, 2, &wlen) : nullptr;
   // "*l", "l", "*a", "a" are words; only other strings may be numbers ("10").
-  const bool is_word = word && wlen > 0 && (word[0] == '*' || (word[0] >= 'a' && word[0] <= 'z') ||
-                                            (word[0] >= 'A' && word[0] <= 'Z'));
+  const bool is_word =
+      word && wlen > 0 &&
+      (word[0] == '*' || (word[0] >= 'a' && word[0] <= 'z') || (word[0] >= 'A' && word[0] <= 'Z'));
   if (type == LUA_TNIL) {
     *p = Pattern{PatternKind::kLine, 0};
   } else if (!is_word && (type == LUA_TNUMBER || lua_isnumber(L, 2))) {
@@ -505,8 +507,8 @@ int accept_k(lua_State* L, int status, lua_KContext ctx) {
     }
     sockaddr_storage addr{};
     socklen_t alen = sizeof addr;
-    const int fd = ::accept4(s->fd, reinterpret_cast<sockaddr*>(&addr), &alen,
-                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const int fd =
+        ::accept4(s->fd, reinterpret_cast<sockaddr*>(&addr), &alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       release(L, s, s->reading);
       c->fd = fd;

@@ -14,8 +14,8 @@
 #include "lua/udata.hpp"
 #include "socket/common.hpp"
 #include "socket/errors.hpp"
-#include "socket/options.hpp"
 #include "socket/inet.hpp"
+#include "socket/options.hpp"
 #include "socket/stream.hpp"
 
 namespace uvs::socket {
@@ -30,9 +30,7 @@ constexpr const char* kServer = "tcp{server}";
 
 Socket* check_any(lua_State* L) { return check_socket(L, 1, kTcpAny, "tcp{any}"); }
 
-int tcp_connect(lua_State* L) {
-  return inet_connect(L, check_any(L), SOCK_STREAM, kClient, true);
-}
+int tcp_connect(lua_State* L) { return inet_connect(L, check_any(L), SOCK_STREAM, kClient, true); }
 
 int tcp_bind(lua_State* L) {
   return inet_bind(L, check_socket(L, 1, kTcpMaster, kMaster), SOCK_STREAM);
@@ -58,9 +56,7 @@ int tcp_accept(lua_State* L) {
   return stream_accept(L, check_socket(L, 1, kTcpServer, kServer), kClient);
 }
 
-int tcp_receive(lua_State* L) {
-  return stream_receive(L, check_socket(L, 1, kTcpClient, kClient));
-}
+int tcp_receive(lua_State* L) { return stream_receive(L, check_socket(L, 1, kTcpClient, kClient)); }
 
 int tcp_receiveany(lua_State* L) {
   return stream_receive_any(L, check_socket(L, 1, kTcpClient, kClient));

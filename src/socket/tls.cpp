@@ -45,8 +45,8 @@ struct CtxExtra {
   unsigned char* alpn = nullptr;  // wire format (length-prefixed names), malloc
   size_t alpn_len = 0;
   struct Sni {
-    char* name;     // malloc
-    SSL_CTX* ctx;   // a reference (SSL_CTX_up_ref), freed with this
+    char* name;      // malloc
+    SSL_CTX* ctx;    // a reference (SSL_CTX_up_ref), freed with this
   }* sni = nullptr;  // malloc
   int nsni = 0;
   bool server = false;
@@ -176,7 +176,8 @@ struct NamedVersion {
 };
 
 const NamedVersion kProtocols[] = {
-    {"any", 0, 0},          {"sslv23", 0, 0},
+    {"any", 0, 0},
+    {"sslv23", 0, 0},
     {"tlsv1", TLS1_VERSION, TLS1_VERSION},
     {"tlsv1_1", TLS1_1_VERSION, TLS1_1_VERSION},
     {"tlsv1_2", TLS1_2_VERSION, TLS1_2_VERSION},
@@ -191,8 +192,8 @@ int on_alpn(SSL* ssl, const unsigned char** out, unsigned char* outlen, const un
   CtxExtra* x = extra_of(SSL_get_SSL_CTX(ssl));
   if (!x || !x->alpn) return SSL_TLSEXT_ERR_NOACK;
   unsigned char* sel = nullptr;
-  if (SSL_select_next_proto(&sel, outlen, x->alpn, static_cast<unsigned>(x->alpn_len), in,
-                            inlen) != OPENSSL_NPN_NEGOTIATED) {
+  if (SSL_select_next_proto(&sel, outlen, x->alpn, static_cast<unsigned>(x->alpn_len), in, inlen) !=
+      OPENSSL_NPN_NEGOTIATED) {
     return SSL_TLSEXT_ERR_NOACK;
   }
   *out = sel;
@@ -692,7 +693,8 @@ int tls_getpeercertificate(lua_State* L) {
   lua_setfield(L, -2, "altnames");
   if (der > 0) {
     // Base64 of the DER (4 bytes for 3), a newline per 64 characters, the two armour lines.
-    const size_t bound = static_cast<size_t>(der) / 3 * 4 + 4 + static_cast<size_t>(der) / 48 + 2 + 64;
+    const size_t bound =
+        static_cast<size_t>(der) / 3 * 4 + 4 + static_cast<size_t>(der) / 48 + 2 + 64;
     luaL_Buffer b;
     char* out = luaL_buffinitsize(L, &b, bound);
     size_t got = 0;

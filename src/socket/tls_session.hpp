@@ -25,16 +25,16 @@ constexpr int kTlsWantWrite = -401;  // retry when it is writable
 constexpr int kTlsFailed = -402;     // a TLS failure: TlsSession::message says which
 
 struct TlsSession {
-  SSL* ssl = nullptr;        // SSL_free in tls_free
-  Socket* sock = nullptr;    // the socket it belongs to (its memory outlives the session)
-  char* early = nullptr;     // bytes the socket had buffered before wrap, read first (malloc)
+  SSL* ssl = nullptr;      // SSL_free in tls_free
+  Socket* sock = nullptr;  // the socket it belongs to (its memory outlives the session)
+  char* early = nullptr;   // bytes the socket had buffered before wrap, read first (malloc)
   size_t early_len = 0;
   size_t early_off = 0;
-  int sys_err = 0;           // errno of the last failed send/recv in the BIO
-  bool eof = false;          // the BIO met the end of the stream
+  int sys_err = 0;   // errno of the last failed send/recv in the BIO
+  bool eof = false;  // the BIO met the end of the stream
   bool server = false;
   bool handshaken = false;
-  char message[256] = {};    // the last kTlsFailed message
+  char message[256] = {};  // the last kTlsFailed message
 };
 
 // The module's use of OpenSSL state of its own (the BIO method): taken when a Lua state opens

@@ -32,9 +32,7 @@ Socket* check_unconnected(lua_State* L) {
 Socket* check_connected(lua_State* L) { return check_socket(L, 1, kUdpConnected, kConnected); }
 
 int udp_receive(lua_State* L) { return dgram_receive(L, check_any(L), Sender::kNone); }
-int udp_receivefrom(lua_State* L) {
-  return dgram_receive(L, check_unconnected(L), Sender::kInet);
-}
+int udp_receivefrom(lua_State* L) { return dgram_receive(L, check_unconnected(L), Sender::kInet); }
 int udp_send(lua_State* L) { return dgram_send(L, check_connected(L)); }
 
 // udp:sendto(datagram, ip, port) -> bytes sent | nil, err

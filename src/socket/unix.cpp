@@ -143,12 +143,8 @@ int do_connect(lua_State* L, Socket* s, const char* connected_class) {
 // --- streams ---------------------------------------------------------------------------------
 
 Socket* stream_any(lua_State* L) { return check_socket(L, 1, kUnixStreamAny, "unixstream{any}"); }
-Socket* stream_master(lua_State* L) {
-  return check_socket(L, 1, kUnixStreamMaster, kStreamMaster);
-}
-Socket* stream_client(lua_State* L) {
-  return check_socket(L, 1, kUnixStreamClient, kStreamClient);
-}
+Socket* stream_master(lua_State* L) { return check_socket(L, 1, kUnixStreamMaster, kStreamMaster); }
+Socket* stream_client(lua_State* L) { return check_socket(L, 1, kUnixStreamClient, kStreamClient); }
 
 int us_accept(lua_State* L) {
   return stream_accept(L, check_socket(L, 1, kUnixStreamServer, kStreamServer), kStreamClient);
@@ -232,9 +228,7 @@ int ud_sendto(lua_State* L) {
   return dgram_sendto(L, s, reinterpret_cast<sockaddr*>(&un), len);
 }
 int ud_receive(lua_State* L) { return dgram_receive(L, dgram_any(L), Sender::kNone); }
-int ud_receivefrom(lua_State* L) {
-  return dgram_receive(L, dgram_unconnected(L), Sender::kUnix);
-}
+int ud_receivefrom(lua_State* L) { return dgram_receive(L, dgram_unconnected(L), Sender::kUnix); }
 int ud_close(lua_State* L) { return common_close(L, dgram_any(L)); }
 int ud_dirty(lua_State* L) {
   dgram_any(L);

@@ -26,14 +26,14 @@ static double now(void) {
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static void die(const char *what) {
+static void die(const char* what) {
   fprintf(stderr, "tlsbulk: %s\n", what);
   ERR_print_errors_fp(stderr);
   exit(1);
 }
 
-static _Noreturn void serve(int port, const char *cert, const char *key) {
-  SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+static _Noreturn void serve(int port, const char* cert, const char* key) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   if (!ctx || SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
       SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
     die("server context");
@@ -41,14 +41,14 @@ static _Noreturn void serve(int port, const char *cert, const char *key) {
   setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(ls, (struct sockaddr *)&a, sizeof a) || listen(ls, 16)) die("listen");
+  if (bind(ls, (struct sockaddr*)&a, sizeof a) || listen(ls, 16)) die("listen");
   printf("listening port %d\n", port);
   fflush(stdout);
   static char buf[1 << 16];
   for (;;) {
     int c = accept(ls, NULL, NULL);
     if (c < 0) continue;
-    SSL *ssl = SSL_new(ctx);
+    SSL* ssl = SSL_new(ctx);
     SSL_set_fd(ssl, c);
     if (SSL_accept(ssl) == 1) {
       while (SSL_read(ssl, buf, sizeof buf) > 0) {
@@ -62,12 +62,12 @@ static _Noreturn void serve(int port, const char *cert, const char *key) {
 }
 
 static int client(int port, long mb) {
-  SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   int s = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(s, (struct sockaddr *)&a, sizeof a)) die("connect");
-  SSL *ssl = SSL_new(ctx);
+  if (connect(s, (struct sockaddr*)&a, sizeof a)) die("connect");
+  SSL* ssl = SSL_new(ctx);
   SSL_set_fd(ssl, s);
   if (SSL_connect(ssl) != 1) die("handshake");
   static char buf[1 << 16];
@@ -87,7 +87,7 @@ static int client(int port, long mb) {
   return 0;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   if (argc == 5 && !strcmp(argv[1], "server")) serve(atoi(argv[2]), argv[3], argv[4]);
   if (argc == 4 && !strcmp(argv[1], "client")) return client(atoi(argv[2]), atol(argv[3]));

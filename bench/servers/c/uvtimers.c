@@ -22,7 +22,7 @@ typedef struct {
 } sleeper_t;
 
 static int n_tasks, rounds, lo, hi;
-static double *late_ms;
+static double* late_ms;
 static size_t n_late;
 static long early;
 
@@ -30,21 +30,21 @@ static uint64_t interval_ms(int i, int r) {
   return (uint64_t)(lo + (i * 7919 + r * 104729) % (hi - lo + 1));
 }
 
-static void arm(sleeper_t *s);
+static void arm(sleeper_t* s);
 
-static void on_timer(uv_timer_t *t) {
-  sleeper_t *s = t->data;
+static void on_timer(uv_timer_t* t) {
+  sleeper_t* s = t->data;
   double late = ((double)(uv_hrtime() - s->started) - (double)s->wanted) / 1e6;
   if (late < 0) early++;
   late_ms[n_late++] = late;
   if (s->round < rounds) {
     arm(s);
   } else {
-    uv_close((uv_handle_t *)t, NULL);
+    uv_close((uv_handle_t*)t, NULL);
   }
 }
 
-static void arm(sleeper_t *s) {
+static void arm(sleeper_t* s) {
   s->round++;
   uint64_t ms = interval_ms(s->index, s->round);
   s->wanted = ms * 1000000u;
@@ -52,8 +52,8 @@ static void arm(sleeper_t *s) {
   uv_timer_start(&s->timer, on_timer, ms, 0);
 }
 
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
+static int cmp(const void* a, const void* b) {
+  double x = *(const double*)a, y = *(const double*)b;
   return x < y ? -1 : x > y;
 }
 
@@ -64,7 +64,7 @@ static double quantile(double p) {
   return late_ms[i];
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   if (argc < 5) {
     fprintf(stderr, "usage: uvtimers N ROUNDS LO_MS HI_MS\n");
     return 2;
@@ -75,9 +75,9 @@ int main(int argc, char **argv) {
   hi = atoi(argv[4]);
   if (n_tasks < 1 || rounds < 1 || lo < 0 || hi < lo) return 2;
   late_ms = malloc(sizeof *late_ms * (size_t)n_tasks * (size_t)rounds);
-  sleeper_t *s = calloc((size_t)n_tasks, sizeof *s);
+  sleeper_t* s = calloc((size_t)n_tasks, sizeof *s);
   if (!late_ms || !s) return 1;
-  uv_loop_t *loop = uv_default_loop();
+  uv_loop_t* loop = uv_default_loop();
   uint64_t t0 = uv_hrtime();
   for (int i = 0; i < n_tasks; i++) {
     s[i].index = i + 1;
@@ -92,9 +92,10 @@ int main(int argc, char **argv) {
   double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
                ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
   qsort(late_ms, n_late, sizeof *late_ms, cmp);
-  printf("tasks=%d wakeups=%zu early=%ld late_p50_ms=%.3f late_p99_ms=%.3f late_max_ms=%.3f "
-         "wall_s=%.3f cpu_s=%.3f\n",
-         n_tasks, n_late, early, quantile(0.5), quantile(0.99), late_ms[n_late - 1], wall, cpu);
+  printf(
+      "tasks=%d wakeups=%zu early=%ld late_p50_ms=%.3f late_p99_ms=%.3f late_max_ms=%.3f "
+      "wall_s=%.3f cpu_s=%.3f\n",
+      n_tasks, n_late, early, quantile(0.5), quantile(0.99), late_ms[n_late - 1], wall, cpu);
   free(s);
   free(late_ms);
   return 0;

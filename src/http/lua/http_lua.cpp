@@ -60,7 +60,8 @@ void read_limits(lua_State* L, int idx, const char* const* names, const lua_Inte
     if (lua_type(L, -2) != LUA_TSTRING) luaL_argerror(L, idx, "limit names must be strings");
     const char* key = lua_tostring(L, -2);
     int i = 0;
-    while (names[i] && std::strcmp(names[i], key) != 0) ++i;
+    while (names[i] && std::strcmp(names[i], key) != 0)
+      ++i;
     if (!names[i]) luaL_argerror(L, idx, lua_pushfstring(L, "unknown limit '%s'", key));
     int isint = 0;
     const lua_Integer v = lua_tointegerx(L, -1, &isint);
@@ -73,9 +74,7 @@ void read_limits(lua_State* L, int idx, const char* const* names, const lua_Inte
   }
 }
 
-void push_view(lua_State* L, std::string_view s) {
-  lua_pushlstring(L, s.data(), s.size());
-}
+void push_view(lua_State* L, std::string_view s) { lua_pushlstring(L, s.data(), s.size()); }
 
 // Sets t[key] = s at the top of the stack's table.
 void set_string(lua_State* L, const char* key, std::string_view s) {
@@ -111,9 +110,9 @@ void push_field_map(lua_State* L, uint32_t n, Value value, Lower lower) {
   lua_createtable(L, 0, static_cast<int>(n));
   for (uint32_t i = 0; i < n; ++i) {
     const std::string_view name = lower(i);
-    push_view(L, name);                              // map name
-    lua_pushvalue(L, -1);                            // map name name
-    if (lua_rawget(L, -3) == LUA_TNIL) {             // map name old
+    push_view(L, name);                   // map name
+    lua_pushvalue(L, -1);                 // map name name
+    if (lua_rawget(L, -3) == LUA_TNIL) {  // map name old
       lua_pop(L, 1);
       push_view(L, value(i));
     } else {
@@ -123,9 +122,9 @@ void push_field_map(lua_State* L, uint32_t n, Value value, Lower lower) {
         lua_pushliteral(L, ", ");
       }
       push_view(L, value(i));
-      lua_concat(L, 3);                              // map name joined
+      lua_concat(L, 3);  // map name joined
     }
-    lua_rawset(L, -3);                               // map
+    lua_rawset(L, -3);  // map
   }
 }
 
@@ -345,9 +344,7 @@ const char* opcode_name(ws::Opcode op) {
   return "?";
 }
 
-WsBox* check_ws(lua_State* L) {
-  return static_cast<WsBox*>(luaL_checkudata(L, 1, kWsClass));
-}
+WsBox* check_ws(lua_State* L) { return static_cast<WsBox*>(luaL_checkudata(L, 1, kWsClass)); }
 
 // core.ws_parser(role [, limits]) -> parser: role "server" (reads a client's masked frames) or
 // "client"; limits max_payload (one frame) and max_message (all fragments of a message).
