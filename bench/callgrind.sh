@@ -21,8 +21,10 @@ secs=4
 server="$root/bench/servers/uvsocket/echo.lua"
 keep=0
 wrk=0
+resume=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --resume) resume=1 ;;
     --build) build=$2; shift ;;
     --conns) conns=$2; shift ;;
     --seconds) secs=$2; shift ;;
@@ -34,6 +36,26 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+if [ "$resume" = 1 ]; then
+  stage="$build/stage"
+  export LUA_PATH="$stage/share/lua/5.4/?.lua;$stage/share/lua/5.4/?/init.lua;;"
+  export LUA_CPATH="$stage/lib/lua/5.4/?.so;;"
+  tmp=$(mktemp -d)
+  count() {  # tasks yields -> "resumes instructions"
+    out=$(valgrind --tool=callgrind --callgrind-out-file="$tmp/r.cg" "${LUA:-lua5.4}" \
+      "$root/bench/servers/uvsocket/resume.lua" "$1" "$2" 2>/dev/null)
+    echo "${out#resumes=} $(sed -n 's/^summary: *\([0-9]*\).*/\1/p;s/^totals: *\([0-9]*\).*/\1/p' \
+      "$tmp/r.cg" | head -n 1)"
+  }
+  set -- $(count 100 1000)
+  r1=$1 i1=$2
+  set -- $(count 100 10000)
+  r2=$1 i2=$2
+  rm -rf "$tmp"
+  echo "resumes_a=$r1 instructions_a=$i1 resumes_b=$r2 instructions_b=$i2" \
+    "instructions_per_resume=$(( (i2 - i1) / (r2 - r1) ))"
+  exit 0
+fi
 loadgen="$build/bench/loadgen"
 [ -x "$loadgen" ] || loadgen="$root/build/bench/loadgen"
 stage="$build/stage"

@@ -246,11 +246,11 @@ int async_signal(lua_State* L) {
   luaL_argcheck(L, which >= 0, 1, "unknown signal name");
   const lua_Number timeout = luaL_optnumber(L, 2, -1);
   Runtime* rt = Runtime::of(L);
-  if (!yielding_task(L, rt)) not_in_task(L, "socket.async.signal");
   SignalWatch* w = rt->signal_watch(kSignals[which].num);
-  const Wake r = w ? wait(L, rt, *w, spec_of(timeout, "signal", true)) : Wake::kRefused;
+  const Wake r = w ? wait(L, rt, *w, spec_of(timeout, "signal", true)) : Wake::kFailed;
   if (r == Wake::kNone) return yield(L, rt, which, signal_k);
-  if (r == Wake::kRefused || r == Wake::kFailed) {
+  if (r == Wake::kRefused) not_in_task(L, "socket.async.signal");
+  if (r == Wake::kFailed) {
     lua_pushnil(L);
     lua_pushliteral(L, "cannot watch this signal");
     return 2;
