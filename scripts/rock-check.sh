@@ -121,6 +121,9 @@ example ftp_transfer.lua "all transfers identical"
 example json_api_server.lua "5 requests over 1 connection: 1 connection open" --check
 example websocket_chat.lua "20/20 clients heard every other client" --check 20
 example fanout_fetch.lua "21 requests in [01]\.[0-9]+ s" --check
+example tls_echo_server.lua "100/100 TLS clients echoed" --check 100
+example https_download.lua "status 200, 8388608 bytes, certificate verified" --check
+example worker_server.lua "stopped: true" --check
 
 for f in examples/*.lua; do
   name=${f#examples/}
