@@ -1,4 +1,5 @@
 // http_chunked_fuzz.cpp: libFuzzer target for the chunked decoder.
+// fuzz-link: http_parse mime_codec
 //
 // Input: byte 0 picks the cuts, byte 1 the limits; the rest is the encoded body. Decoding it
 // whole, cut and byte by byte must give the same data, trailers, status, fault and length

@@ -1,4 +1,5 @@
 // http_response_fuzz.cpp: libFuzzer target for the response head parser (see
+// fuzz-link: http_parse mime_codec
 // http_head_fuzz.hpp).
 #include "http_head_fuzz.hpp"
 

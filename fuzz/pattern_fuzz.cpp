@@ -12,7 +12,9 @@
 //   - strip_cr removes every CR and nothing else;
 //   - without timeouts the results do not depend on the chunking: one piece, single bytes and
 //     the input's pieces all give what a plain string model gives;
-//   - a receive of a count that cannot be allocated (up to 2^64 - 1) fails at once.
+//   - a receive of a count that cannot be allocated (up to 2^64 - 1) fails at once;
+//   - receiveany gives between 1 and its maximum bytes, and a line or "*a" with a maxsize never
+//     gives more than the maxsize, failing with exactly its first maxsize bytes when passed.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
@@ -91,6 +93,8 @@ std::vector<Outcome> model(const std::string& in, const std::vector<Pattern>& pa
         out.push_back({n > 0, in.substr(pos)});
         pos = in.size();
         break;
+      case PatternKind::kAny:
+        fail("receiveany's result depends on the chunking: not in the model's sequence");
     }
   }
   return out;
@@ -130,6 +134,12 @@ class Stream {
       if (matcher_.complete(buf_.data(), buf_.size(), &m)) {
         check_match(p, m);
         return {true, hand_out(m)};
+      }
+      if (matcher_.oversized(buf_.size())) {
+        // maxsize passed: the first `limit` bytes go out as the partial result.
+        const Match over = matcher_.over();
+        CHECK(over.result == p.limit && over.consume <= buf_.size());
+        return {false, hand_out(over)};
       }
       if (fed_ == in_.size()) {
         // End of stream.
@@ -171,7 +181,12 @@ class Stream {
         break;
       case PatternKind::kAll:
         fail("*a completed before the end of the stream");
+      case PatternKind::kAny:
+        CHECK(!m.strip_cr);
+        CHECK(m.result > 0 && m.result <= p.count && m.consume == m.result);
+        break;
     }
+    if (p.limit) CHECK(m.result <= p.limit);
   }
 
   Outcome failed() {
@@ -236,8 +251,22 @@ class Stream {
 };
 
 // A pattern from the script: mostly lines and small counts, sometimes a count no buffer can
-// hold.
-Pattern next_pattern(FuzzedDataProvider& fdp, bool allow_huge) {
+// hold; in the timed sequence also receiveany and lines or "*a" with a maxsize, whose results
+// depend on how the bytes arrived.
+Pattern next_pattern(FuzzedDataProvider& fdp, bool timed) {
+  const bool allow_huge = timed;
+  if (timed) {
+    switch (fdp.ConsumeIntegralInRange<int>(0, 3)) {
+      case 0:
+        return Pattern{PatternKind::kAny, fdp.ConsumeIntegralInRange<size_t>(1, 20000)};
+      case 1:
+        return Pattern{PatternKind::kLine, 0, fdp.ConsumeIntegralInRange<size_t>(1, 300)};
+      case 2:
+        return Pattern{PatternKind::kAll, 0, fdp.ConsumeIntegralInRange<size_t>(1, 300)};
+      default:
+        break;  // the patterns of the plain sequence
+    }
+  }
   switch (fdp.ConsumeIntegralInRange<int>(0, 7)) {
     case 0:
     case 1:

@@ -1,4 +1,5 @@
 // websocket_frame_fuzz.cpp: libFuzzer target for the WebSocket frame parser and message
+// fuzz-link: http_parse mime_codec
 // checker.
 //
 // Input: byte 0 picks the cuts, byte 1 the role and the limits; the rest is a byte stream of
