@@ -5,7 +5,7 @@ set -eu
 PKGS="build-essential cmake pkg-config lua5.4 liblua5.4-dev libuv1-dev catch2 lua-busted
       clang libclang-rt-14-dev clang-format
       iproute2 procps psmisc
-      luarocks libssl-dev openssl lua-sec pandoc lua-check wrk
+      luarocks libssl-dev openssl lua-sec lua-socket lua-copas pandoc lua-check wrk
       nginx python3-pyftpdlib python3-aiosmtpd python3-websockets"
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
