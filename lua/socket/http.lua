@@ -692,6 +692,7 @@ end
 
 local function pooled(reqt, r, p)
   local key = pool_key(r)
+  p.counts.requests = p.counts.requests + 1
   local ok, code, status, fields, hop = pooled_once(r, p, key, false)
   if not ok and status then
     p.counts.retried = p.counts.retried + 1

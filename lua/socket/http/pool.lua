@@ -132,9 +132,9 @@ function Pool:_unreserve(key)
   wake_slots(self)
 end
 
--- Closes the idle connections that have been idle for idle_timeout (of every key at most once
--- a second, of `key` every time).
-local function sweep(p, key)
+-- Closes the idle connections that have been idle for idle_timeout: of `key`, and of every key
+-- when `all` is true or at most once a second.
+local function sweep(p, key, all)
   local t = now()
   local limit = t - p.idle_timeout
   local function expire(list)
@@ -144,7 +144,7 @@ local function sweep(p, key)
     end
   end
   if key then expire(p.idle[key]) end
-  if t >= p.next_sweep then
+  if all or t >= p.next_sweep then
     p.next_sweep = t + 1
     local keys = {}
     for k in pairs(p.idle) do keys[#keys + 1] = k end
@@ -181,7 +181,6 @@ end
 -- or nil, err. `fresh` skips the idle connections. `timeout` is the socket timeout to leave on
 -- a reused connection.
 function Pool:_checkout(key, fresh, timeout)
-  self.counts.requests = self.counts.requests + 1
   sweep(self, key)
   local list = not fresh and self.idle[key]
   while list and #list > 0 do
@@ -273,7 +272,7 @@ end
 
 -- p:stats() -> table
 function Pool:stats()
-  sweep(self)
+  sweep(self, nil, true)
   local keys = 0
   for _ in pairs(self.open) do keys = keys + 1 end
   local t = { idle = self.nidle, open = self.total, busy = self.total - self.nidle,
