@@ -133,6 +133,13 @@ describe("the reference documents", function()
     check_classes("reference/websocket.md", require("socket.websocket"), { "WebSocket" })
   end)
 
+  it("every function of socket.http.pool and method of its pools in http-pool.md", function()
+    local pool = require("socket.http.pool")
+    check_namespace(pool, "reference/http-pool.md")
+    check_namespace(pool.Pool, "reference/http-pool.md", { _add = true, _checkin = true,
+      _checkout = true, _discard = true, _unreserve = true })
+  end)
+
   it("every function of socket.tls in tls.md", function()
     check_namespace(require("socket.tls"), "reference/tls.md")
   end)
