@@ -61,8 +61,27 @@ schemes.http = {
 -- Reading responses
 -----------------------------------------------------------------------------------------------
 
--- One line of at most MAXLINE bytes; `what` names it in the "too long" error.
+-- The classes of uvsocket's own sockets, whose receive takes a maxsize.
+local bounded = { ["tcp{client}"] = true, ["tls{client}"] = true }
+local Https  -- the https socket wrapper (below)
+
+-- One line of at most MAXLINE bytes; `what` names it in the "too long" error. uvsocket's own
+-- sockets read it in one bounded receive (MAXLINE characters, a CR and the LF); any other
+-- socket (a `create` hook's) a byte at a time through tp.readline.
 local function getline(sock, what)
+  local mt = getmetatable(sock)
+  local inner = mt == Https and sock.sock or sock
+  mt = inner == sock and mt or getmetatable(inner)
+  if mt and bounded[mt.__name] then
+    local limit = M.MAXLINE
+    local line, err = inner:receive("*l", nil, limit + 2)
+    if line then
+      if #line > limit then return nil, what .. " too long" end
+      return line
+    end
+    if err == "oversized" then err = what .. " too long" end
+    return nil, err
+  end
   local line, err = readline(sock, M.MAXLINE)
   if not line and err == "line too long" then err = what .. " too long" end
   return line, err
@@ -362,7 +381,7 @@ end
 
 -- The socket an https request uses: connect() makes the TCP connection (and the tunnel), then
 -- the TLS handshake; every other method is the TLS socket's.
-local Https = {}
+Https = {}
 Https.__index = Https
 
 function Https:connect(host, port)
