@@ -68,11 +68,20 @@ local Https  -- the https socket wrapper (below)
 -- One line of at most MAXLINE bytes; `what` names it in the "too long" error. uvsocket's own
 -- sockets read it in one bounded receive (MAXLINE characters, a CR and the LF); any other
 -- socket (a `create` hook's) a byte at a time through tp.readline.
-local function getline(sock, what)
+-- The uvsocket socket under `sock` whose receive takes a maxsize, or false.
+local function bounded_of(sock)
   local mt = getmetatable(sock)
-  local inner = mt == Https and sock.sock or sock
-  mt = inner == sock and mt or getmetatable(inner)
-  if mt and bounded[mt.__name] then
+  if mt == Https then
+    sock = sock.sock
+    mt = getmetatable(sock)
+  end
+  return mt ~= nil and bounded[mt.__name] and sock
+end
+
+-- `inner` is bounded_of(sock), when the caller has it.
+local function getline(sock, what, inner)
+  if inner == nil then inner = bounded_of(sock) end
+  if inner then
     local limit = M.MAXLINE
     local line, err = inner:receive("*l", nil, limit + 2)
     if line then
@@ -93,7 +102,8 @@ end
 -- Returns the table, or nil, err.
 local function read_headers(sock, into)
   local fields = into or {}
-  local line, err = getline(sock, "header line")
+  local inner = bounded_of(sock)
+  local line, err = getline(sock, "header line", inner)
   if not line then return nil, err end
   local size = #line
   while line ~= "" do
@@ -101,7 +111,7 @@ local function read_headers(sock, into)
     if not name then return nil, "malformed response headers" end
     name = lower(name)
     while true do
-      line, err = getline(sock, "header line")
+      line, err = getline(sock, "header line", inner)
       if not line then return nil, err end
       size = size + #line
       if size > M.MAXHEADERS then return nil, "response headers too long" end
@@ -431,8 +441,23 @@ schemes.https = {
 
 -- The request as it will be sent: the URL parsed, explicit fields copied over it, defaults
 -- filled in, target, headers and the address to connect to worked out.
+local parsed, nparsed = {}, 0  -- url.parse(u, url_defaults) by u, for repeated requests
+local PARSED_MAX = 64
+
+local function parse_url(u)
+  local t = parsed[u]
+  if not t then
+    t = try(url.parse(u, url_defaults))
+    if nparsed >= PARSED_MAX then parsed, nparsed = {}, 0 end
+    if type(u) == "string" then parsed[u], nparsed = t, nparsed + 1 end
+  end
+  local r = {}
+  for k, v in pairs(t) do r[k] = v end
+  return r
+end
+
 local function prepare(reqt, pooled)
-  local r = reqt.url and try(url.parse(reqt.url, url_defaults)) or {}
+  local r = reqt.url and parse_url(reqt.url) or {}
   for k, v in pairs(reqt) do r[k] = v end
   local scheme = r.scheme
   local defs = schemes[scheme]
@@ -494,9 +519,6 @@ local function prepare(reqt, pooled)
     r.connect_host, r.connect_port = r.host, r.port
     if not r.create then r.create = defs.create(r) end
   end
-  -- The URL that relative redirects are resolved against.
-  r.base = url.build({ scheme = scheme, host = r.host, port = r.port, path = r.path,
-    params = r.params, query = r.query })
   return r
 end
 
@@ -513,7 +535,10 @@ local function redirection(r, code, fields)
     return nil
   end
   -- Made absolute first, so that a relative Location keeps the scheme it came from.
-  local target = url.absolute(r.base, location)
+  -- The URL that relative redirects are resolved against: the request's.
+  local base = url.build({ scheme = r.scheme, host = r.host, port = r.port, path = r.path,
+    params = r.params, query = r.query })
+  local target = url.absolute(base, location)
   local scheme = url.parse(target).scheme
   if not (scheme and schemes[scheme]) then return nil end
   if r.scheme == "https" and scheme ~= "https" then return nil end
@@ -575,7 +600,9 @@ local default_pool
 -- Whether a comma-separated header value names `token`.
 local function has_token(value, token)
   if not value then return false end
-  for item in gmatch(lower(tostring(value)), "[^,]+") do
+  value = lower(tostring(value))
+  if not find(value, token, 1, true) then return false end
+  for item in gmatch(value, "[^,]+") do
     if match(item, "^%s*(.-)%s*$") == token then return true end
   end
   return false
