@@ -26,8 +26,8 @@ local error, getmetatable, ipairs, pairs, pcall, require, setmetatable, tonumber
   type = error, getmetatable, ipairs, pairs, pcall, require, setmetatable, tonumber, tostring,
   type
 local concat, sort = table.concat, table.sort
-local find, format, gmatch, gsub, lower, match, sub =
-  string.find, string.format, string.gmatch, string.gsub, string.lower, string.match, string.sub
+local byte, find, format, gmatch, gsub, lower, match, sub = string.byte, string.find,
+  string.format, string.gmatch, string.gsub, string.lower, string.match, string.sub
 local try, newtry, protect = socket.try, socket.newtry, socket.protect
 local readline = tp.readline
 
@@ -115,7 +115,8 @@ local function read_headers(sock, into)
       if not line then return nil, err end
       size = size + #line
       if size > M.MAXHEADERS then return nil, "response headers too long" end
-      if not find(line, "^[ \t]") then break end
+      local first = byte(line)
+      if first ~= 32 and first ~= 9 then break end  -- not a folded line (space, tab)
       value = value .. line
     end
     local previous = fields[name]
@@ -477,7 +478,9 @@ local function prepare(reqt, pooled)
   -- A scheme that tunnels through the proxy (https) sends the request to the origin itself.
   local tunnel = proxy and defs.tunnel
   local target = r.uri
-  if not target then
+  if not target and not (proxy and not tunnel) and not r.params and not r.query then
+    target = r.path  -- what url.build makes of a path alone
+  elseif not target then
     local parts = { path = r.path, params = r.params, query = r.query }
     if proxy and not tunnel then
       parts.scheme, parts.host, parts.port = scheme, r.host, r.port
