@@ -724,6 +724,8 @@ local function pooled_once(r, p, key, fresh)
     elseif body then
       h:receivebody(fields, r.sink, r.step)
     end
+    -- bytes after the response are nothing a later request could make sense of
+    if keep and c:dirty() then keep = false end
     if keep then
       if r.scheme == "https" then p.sessions[key] = c:getsession() or p.sessions[key] end
       p:_checkin(entry)

@@ -17,7 +17,7 @@
 --   /http10             an HTTP/1.0 answer without keep-alive, then the close
 --   /chunked [n, size]  n chunks of size bytes
 --   /big [size]         size bytes of "x"
---   /junk               "junk", then bytes no request asked for
+--   /junk [late]        "junk" and bytes no request asked for (with late: 0.1 s later)
 --   /slow [t]           "slow" after t seconds
 --   /redirect           302 to /hello, with a short body
 --   /post               "got N", N the body's length (Content-Length or chunked)
@@ -92,8 +92,13 @@ local function handle(c, req, id)
   elseif path == "/big" then
     answer(c, ("x"):rep(tonumber(req.args.size or 100000)), nil, nil, req.method == "HEAD")
   elseif path == "/junk" then
-    answer(c, "junk")
-    c:send("UNASKED")
+    if req.args.late then
+      answer(c, "junk")
+      async.sleep(0.1)
+      c:send("UNASKED")
+    else
+      c:send("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\njunkUNASKED")
+    end
   elseif path == "/slow" then
     async.sleep(tonumber(req.args.t or 0.2))
     answer(c, "slow")
