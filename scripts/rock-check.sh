@@ -44,7 +44,7 @@ case $version in
   uvsocket\ *) echo "socket._VERSION: $version" ;;
   *) fail "require\"socket\"._VERSION is '$version', not uvsocket's" ;;
 esac
-for m in socket socket.core mime mime.core ltn12 socket.http socket.async copas; do
+for m in socket socket.core mime mime.core ltn12 socket.http socket.http.pool socket.async copas; do
   where=$($lua -e "print(package.searchpath('$m', package.path) or
     package.searchpath('$m', package.cpath))")
   case $where in
