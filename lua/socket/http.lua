@@ -318,6 +318,23 @@ function conn:receiveheaders()
   return self.try(read_headers(self.c))
 end
 
+-- ltn12.pump.all(src, snk, step), the default step done here for a sink that is a function (so
+-- that a response body costs no argument checks per chunk).
+local function pump_all(src, snk, step)
+  if type(snk) ~= "function" or (step and step ~= ltn12.pump.step) then
+    return ltn12.pump.all(src, snk, step or ltn12.pump.step)
+  end
+  while true do
+    local chunk, source_failure = src()
+    local accepted, sink_failure = snk(chunk, source_failure)
+    if chunk == nil or not accepted then
+      local err = source_failure or sink_failure
+      if err then return nil, err end
+      return 1
+    end
+  end
+end
+
 -- Reads the body the headers announce: chunked when a transfer coding other than identity is
 -- named, else content-length bytes, else everything until the server closes. A Content-Length
 -- that cannot be used fails the request ("invalid content-length"): taking it for "no length"
@@ -334,7 +351,7 @@ function conn:receivebody(fields, sink, step)
   else
     src = closed_source(self.c)
   end
-  return self.try(ltn12.pump.all(src, sink, step or ltn12.pump.step))
+  return self.try(pump_all(src, sink, step))
 end
 
 -- Reads a response without status line or headers: `status` (what was read already) and then

@@ -134,21 +134,22 @@ end
 
 -- Closes the idle connections that have been idle for idle_timeout: of `key`, and of every key
 -- when `all` is true or at most once a second.
+local function expire(p, list, limit)
+  while list and list[1] and list[1].since <= limit do
+    p.counts.expired = p.counts.expired + 1
+    p:_discard(list[1])
+  end
+end
+
 local function sweep(p, key, all)
   local t = now()
   local limit = t - p.idle_timeout
-  local function expire(list)
-    while list and list[1] and list[1].since <= limit do
-      p.counts.expired = p.counts.expired + 1
-      p:_discard(list[1])
-    end
-  end
-  if key then expire(p.idle[key]) end
+  if key then expire(p, p.idle[key], limit) end
   if all or t >= p.next_sweep then
     p.next_sweep = t + 1
     local keys = {}
     for k in pairs(p.idle) do keys[#keys + 1] = k end
-    for _, k in ipairs(keys) do expire(p.idle[k]) end
+    for _, k in ipairs(keys) do expire(p, p.idle[k], limit) end
   end
 end
 
