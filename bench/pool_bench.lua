@@ -6,6 +6,11 @@
 --   tasks       100 tasks sharing one pool of 100 connections for D seconds, against wrk with
 --               100 connections (-t1) for D seconds on the same nginx; the ratio of req/s
 --
+-- Where taskset is there and the machine has two CPUs or more, nginx runs on CPU 0; the
+-- sequential client runs on CPU 0 too (a request and its answer then cost two context switches,
+-- not two wake-ups of another CPU, which in a virtual machine can cost more than the request);
+-- the tasks and wrk run where the system puts them.
+--
 --   lua5.4 bench/pool_bench.lua [--quick] [--requests N] [--duration D] [--out FILE]
 --
 -- bench/run runs it (after `. scripts/env.sh build-bench`) and puts FILE, a Markdown section,
@@ -43,6 +48,20 @@ local function sh(cmd)
   return text
 end
 
+local function nproc()
+  return tonumber(sh("nproc 2>/dev/null")) or 1
+end
+local PIN = nproc() >= 2 and os.execute("command -v taskset >/dev/null 2>&1")
+
+-- Moves this process to `cpu` (a taskset CPU list; when pinning).
+local function pin_self(cpu)
+  if not PIN then return end
+  local f = assert(io.open("/proc/self/stat"))
+  local pid = f:read("n")
+  f:close()
+  os.execute(("taskset -pc %s %d >/dev/null"):format(cpu, pid))
+end
+
 local function free_port()
   local s = assert(socket.bind("127.0.0.1", 0))
   local _, port = s:getsockname()
@@ -78,8 +97,9 @@ http {
 }
 ]]):format(user, dir, dir, dir, dir, dir, dir, dir, port))
   f:close()
-  local pid = tonumber(sh("nginx -p " .. dir .. " -e " .. dir .. "/error.log -c " .. dir
-    .. "/nginx.conf > " .. dir .. "/out.log 2>&1 & echo $!"))
+  -- (taskset execs nginx: $! is nginx's pid either way)
+  local pid = tonumber(sh((PIN and "taskset -c 0 " or "") .. "nginx -p " .. dir .. " -e " .. dir
+    .. "/error.log -c " .. dir .. "/nginx.conf > " .. dir .. "/out.log 2>&1 & echo $!"))
   for _ = 1, 100 do
     local c = socket.tcp()
     c:settimeout(0.2)
@@ -102,29 +122,34 @@ local function say(fmt, ...)
   lines[#lines + 1] = line
 end
 
--- n sequential GETs in this (plain) script; req/s.
+-- n sequential GETs in this (plain) script; req/s and the client's CPU microseconds per
+-- request (a ping-pong on loopback also waits for two wake-ups per request, which depend on
+-- the machine more than on the client).
 local function sequential(n)
   for _ = 1, 100 do assert(http.request(URL)) end   -- warm-up
-  local t0 = socket.gettime()
+  local t0, c0 = socket.gettime(), os.clock()
   for _ = 1, n do
     local body, code = http.request(URL)
     assert(body == "hello\n" and code == 200, code)
   end
-  return n / (socket.gettime() - t0)
+  return n / (socket.gettime() - t0), (os.clock() - c0) / n * 1e6
 end
 
 local ok, err = pcall(function()
+  pin_self("0")
   local p = http.pool()
   http.setpool(p)
-  results.pooled = sequential(requests)
+  results.pooled, results.pooled_cpu = sequential(requests)
   local s = p:stats()
   http.setpool(nil)
   p:close()
-  say("sequential, pooled:                 %8.0f req/s (%d requests, %d connections)",
-    results.pooled, requests, s.created)
-  results.unpooled = sequential(requests)
-  say("sequential, a connection each:      %8.0f req/s (%d requests)", results.unpooled, requests)
+  say("sequential, pooled:                 %8.0f req/s, %5.1f us CPU each (%d requests, %d "
+    .. "connections)", results.pooled, results.pooled_cpu, requests, s.created)
+  results.unpooled, results.unpooled_cpu = sequential(requests)
+  say("sequential, a connection each:      %8.0f req/s, %5.1f us CPU each (%d requests)",
+    results.unpooled, results.unpooled_cpu, requests)
 
+  pin_self("0-" .. (nproc() - 1))
   results.tasks = async.run(function()
     local pool = http.pool({ max_per_key = 100, max_total = 100, max_idle = 100 })
     local count, failed = 0, 0
@@ -156,7 +181,8 @@ local ok, err = pcall(function()
   results.wrk = tonumber(w:match("Requests/sec:%s*([%d.]+)"))
   assert(results.wrk, "wrk failed: " .. w)
   say("wrk -t1 -c100:                      %8.0f req/s (%d s)", results.wrk, math.ceil(duration))
-  say("pooled / a connection each: %.2fx (goal >= 3x)", results.pooled / results.unpooled)
+  say("pooled / a connection each: %.2fx req/s (goal >= 3x), %.2fx less client CPU",
+    results.pooled / results.unpooled, results.unpooled_cpu / results.pooled_cpu)
   say("100 tasks / wrk: %.2fx (goal >= 0.8x)", results.tasks / results.wrk)
 end)
 
@@ -174,13 +200,18 @@ end
 if out then
   local f = assert(io.open(out, "w"))
   f:write("### socket.http keep-alive pool against nginx (bench/pool_bench.lua)\n\n",
-    "| scenario | req/s |\n|---|---|\n",
-    ("| %d sequential GETs, pooled | %.0f |\n"):format(requests, results.pooled),
-    ("| %d sequential GETs, a connection each | %.0f |\n"):format(requests, results.unpooled),
-    ("| 100 tasks sharing one pool, %g s | %.0f |\n"):format(duration, results.tasks),
-    ("| wrk -t1 -c100, %d s | %.0f |\n"):format(math.ceil(duration), results.wrk),
-    "\n", ("Pooled against a connection per request: **%.2fx** (goal 3x). 100 tasks against "
-    .. "wrk: **%.2fx** (goal 0.8x).\n"):format(results.pooled / results.unpooled,
-    results.tasks / results.wrk))
+    PIN and "nginx on CPU 0; the sequential client on CPU 0 too, the tasks and wrk anywhere.\n\n"
+      or "Not pinned to CPUs (no taskset, or one CPU).\n\n",
+    "| scenario | req/s | client CPU per request |\n|---|---|---|\n",
+    ("| %d sequential GETs, pooled | %.0f | %.1f us |\n"):format(requests, results.pooled,
+      results.pooled_cpu),
+    ("| %d sequential GETs, a connection each | %.0f | %.1f us |\n"):format(requests,
+      results.unpooled, results.unpooled_cpu),
+    ("| 100 tasks sharing one pool, %g s | %.0f | |\n"):format(duration, results.tasks),
+    ("| wrk -t1 -c100, %d s | %.0f | |\n"):format(math.ceil(duration), results.wrk),
+    "\n", ("Pooled against a connection per request: **%.2fx** the requests per second "
+    .. "(goal 3x), **%.2fx** less client CPU per request. 100 tasks against wrk: **%.2fx** "
+    .. "(goal 0.8x).\n"):format(results.pooled / results.unpooled,
+    results.unpooled_cpu / results.pooled_cpu, results.tasks / results.wrk))
   f:close()
 end
