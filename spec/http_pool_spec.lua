@@ -175,6 +175,15 @@ describe("socket.http pool", function()
       end)
     end)
 
+    it("an HTTP/1.0 response with Connection: keep-alive is reused", function()
+      run(function()
+        local p = pool()
+        for _ = 1, 3 do assert.are.equal("old", (get(M("/http10ka"), p))) end
+        assert.are.equal(1, counts().main)
+        assert.are.equal(2, p:stats().reused)
+      end)
+    end)
+
     it("a request saying Connection: close is not reused", function()
       run(function()
         local p = pool()

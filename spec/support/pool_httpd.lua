@@ -15,6 +15,7 @@
 --   /id                 the number of the connection on its port
 --   /close              "bye" with Connection: close, then the close
 --   /http10             an HTTP/1.0 answer without keep-alive, then the close
+--   /http10ka           an HTTP/1.0 answer with Connection: keep-alive
 --   /chunked [n, size]  n chunks of size bytes
 --   /big [size]         size bytes of "x"
 --   /junk [late]        "junk" and bytes no request asked for (with late: 0.1 s later)
@@ -83,6 +84,8 @@ local function handle(c, req, id)
   elseif path == "/http10" then
     answer(c, "old", nil, "1.0")
     return false
+  elseif path == "/http10ka" then
+    answer(c, "old", "Connection: keep-alive\r\n", "1.0")
   elseif path == "/chunked" then
     local n, size = tonumber(req.args.n or 3), tonumber(req.args.size or 100)
     local out = { "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" }
