@@ -509,6 +509,59 @@ describe("socket.http pool", function()
       end)
     end)
 
+    it("watch = true: a connection the server closes is dropped while it idles", function()
+      async.run(function()
+        local p = pool({ watch = true })
+        for _ = 1, 5 do assert.are.equal("hello", (get(I("/hello"), p))) end
+        assert.are.equal(1, p.nidle)
+        async.sleep(0.4)   -- the server closes after 0.2 s
+        assert.are.equal(0, p.nidle)   -- before any call into the pool
+        local s = p:stats()
+        assert.are.equal(1, s.dropped)
+        assert.are.equal(0, s.open)
+        assert.are.equal(4, s.reused)
+      end)
+    end)
+
+    it("watch = true: idle_timeout closes a connection without a call into the pool", function()
+      async.run(function()
+        local p = pool({ watch = true, idle_timeout = 0.2 })
+        assert.are.equal("hello", (get(M("/hello"), p)))
+        async.sleep(0.05)
+        assert.are.equal(1, p.nidle)
+        async.sleep(0.3)
+        assert.are.equal(0, p.nidle)
+        assert.are.equal(1, p:stats().expired)
+      end)
+    end)
+
+    it("watch = true: 10 tasks reuse watched connections; close ends the watchers", function()
+      local n = 0
+      async.run(function()
+        local p = pool({ watch = true, max_per_key = 3 })
+        local g = async.group()
+        for _ = 1, 10 do
+          g:spawn(function()
+            for _ = 1, 5 do
+              if get(M("/hello"), p) == "hello" then n = n + 1 end
+              async.sleep(0.001)
+            end
+          end)
+        end
+        g:wait()
+        assert.are.equal(3, p:stats().created)
+        assert.are.equal(3, p:close())
+      end)
+      -- run returned: no watcher was left
+      assert.are.equal(50, n)
+      assert.are.equal(3, counts().main)
+    end)
+
+    it("watch must be a boolean", function()
+      assert.has_error(function() http.pool({ watch = 1 }) end,
+        "bad option 'watch' to 'pool' (boolean expected, got number)")
+    end)
+
     it("100 tasks share a pool of 10 connections", function()
       async.run(function()
         local p = pool({ max_per_key = 10 })

@@ -29,6 +29,7 @@ M.defaults = {
   max_waiting = 100,   -- requests waiting for a connection (the whole pool)
   wait_timeout = 30,   -- seconds a request waits for a connection
   idle_timeout = 15,   -- seconds an idle connection is kept
+  watch = false,       -- in tasks, a task per idle connection waits on its descriptor
 }
 
 local Pool = {}
@@ -51,6 +52,9 @@ function M.new(opts)
     error("bad argument #1 to 'pool' (table expected, got " .. type(opts) .. ")", 2)
   end
   opts = opts or {}
+  if opts.watch ~= nil and type(opts.watch) ~= "boolean" then
+    error("bad option 'watch' to 'pool' (boolean expected, got " .. type(opts.watch) .. ")", 2)
+  end
   for name in pairs(opts) do
     if M.defaults[name] == nil then
       error("unknown option '" .. tostring(name) .. "' to 'pool'", 2)
@@ -63,6 +67,7 @@ function M.new(opts)
     max_waiting = check_number(opts, "max_waiting", 0),
     wait_timeout = check_number(opts, "wait_timeout", 0),
     idle_timeout = check_number(opts, "idle_timeout", 0),
+    watch = opts.watch,
     idle = {},      -- key -> array of idle entries, the most recently used last
     open = {},      -- key -> connections of the key (in use, idle and being opened)
     total = 0,      -- connections of the pool
@@ -113,6 +118,9 @@ end
 -- Closes an entry and frees its room. Safe to call twice.
 function Pool:_discard(entry)
   if entry.state == "closed" then return end
+  local watcher = entry.watcher
+  entry.watcher = nil
+  if watcher and watcher ~= async.current() then watcher:cancel() end
   if entry.state == "idle" then
     local list = self.idle[entry.key]
     for i = #list, 1, -1 do
@@ -189,6 +197,9 @@ function Pool:_checkout(key, fresh, timeout)
     self.nidle = self.nidle - 1
     if #list == 0 then self.idle[key] = nil end
     entry.state = "busy"
+    local watcher = entry.watcher
+    entry.watcher = nil
+    if watcher then watcher:cancel() end
     if usable(entry, timeout) then
       self.counts.reused = self.counts.reused + 1
       return entry
@@ -245,6 +256,32 @@ function Pool:_add(key, conn)
   return { conn = conn, key = key, state = "busy", uses = 0 }
 end
 
+-- Watches an idle connection from a task of its own, waiting on its descriptor (no CPU while
+-- nothing happens): when the server closes it or sends anything, or idle_timeout passes, it is
+-- closed at once. Readable with nothing to read (TLS records that carry no data) is waited on
+-- again. Taking the connection cancels the task.
+function Pool:_watch(entry)
+  local c = entry.conn.c
+  local timeout = c:gettimeout()
+  entry.watcher = async.spawn(function()
+    while entry.state == "idle" do
+      local left = entry.since + self.idle_timeout - now()
+      local ready, err
+      if left > 0 then ready, err = async.waitfd(c:getfd(), "r", left) end
+      if entry.state ~= "idle" then return end
+      if not ready and err ~= "timeout" and left > 0 then return end  -- cancelled, closed
+      if not ready then
+        self.counts.expired = self.counts.expired + 1
+        return self:_discard(entry)
+      end
+      if not usable(entry, timeout) then
+        self.counts.dropped = self.counts.dropped + 1
+        return self:_discard(entry)
+      end
+    end
+  end)
+end
+
 -- Gives back a busy connection that can carry another request.
 function Pool:_checkin(entry)
   if entry.state ~= "busy" then return end
@@ -268,6 +305,7 @@ function Pool:_checkin(entry)
   list[#list + 1] = entry
   self.idle[key] = list
   self.nidle = self.nidle + 1
+  if self.watch and async.intask() then self:_watch(entry) end
   sweep(self)
 end
 
