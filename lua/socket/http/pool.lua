@@ -7,10 +7,11 @@
 -- alike; a request that has to wait for a connection can only do so inside a task (in a plain
 -- script nothing else could give one back).
 --
--- No timer and no task watches an idle connection: either would cost a wake-up per connection
--- or keep socket.async.run from returning. An idle connection is checked when it is taken out
--- (anything to read, the peer's close included, means it cannot be used), and the idle timeout
--- is applied at every call into the pool.
+-- By default no timer and no task watches an idle connection: a task would keep
+-- socket.async.run from returning. An idle connection is checked when it is taken out (anything
+-- to read, the peer's close included, means it cannot be used), and the idle timeout is applied
+-- at every call into the pool. With `watch = true` a task per idle connection waits on its
+-- descriptor (Pool:_watch), for programs that close their pool when done.
 local socket = require("socket")
 
 local M = {}
