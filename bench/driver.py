@@ -1262,8 +1262,15 @@ def write_report(records, servers, meta, template_path, output, png, env):
     if os.path.exists(tls_path):
         with open(tls_path) as f:
             tls_text = f.read().rstrip()
+    # The socket.http pool section comes from bench/pool_bench.lua, which bench/run runs too.
+    pool_path = os.path.join(env.logs, "pool.md")
+    pool_text = "(not measured in this run: `bench/run --no-pool`, or bench/pool_bench.lua failed)"
+    if os.path.exists(pool_path):
+        with open(pool_path) as f:
+            pool_text = f.read().rstrip()
     with open(output, "w") as f:
-        f.write(report.markdown(template, rel_png).replace("{{TLS}}", tls_text))
+        f.write(report.markdown(template, rel_png).replace("{{TLS}}", tls_text)
+                .replace("{{POOL}}", pool_text))
     print(f"bench: wrote {output}" + ("" if err else f" and {png}"))
     print()
     print(report.targets())

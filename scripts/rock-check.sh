@@ -44,7 +44,7 @@ case $version in
   uvsocket\ *) echo "socket._VERSION: $version" ;;
   *) fail "require\"socket\"._VERSION is '$version', not uvsocket's" ;;
 esac
-for m in socket socket.core mime mime.core ltn12 socket.http socket.async copas; do
+for m in socket socket.core mime mime.core ltn12 socket.http socket.http.pool socket.async copas; do
   where=$($lua -e "print(package.searchpath('$m', package.path) or
     package.searchpath('$m', package.cpath))")
   case $where in
@@ -120,6 +120,7 @@ example send_mail.lua "message accepted by 127\.0\.0\.1:[0-9]+"
 example ftp_transfer.lua "all transfers identical"
 example json_api_server.lua "5 requests over 1 connection: 1 connection open" --check
 example websocket_chat.lua "20/20 clients heard every other client" --check 20
+example crawler.lua "crawled 60 pages \(0 failed\) in [0-9.]+ s with 4 at a time: 4 connections" --check
 example fanout_fetch.lua "21 requests in [01]\.[0-9]+ s" --check
 example tls_echo_server.lua "100/100 TLS clients echoed" --check 100
 example https_download.lua "status 200, 8388608 bytes, certificate verified" --check

@@ -133,6 +133,17 @@ describe("the reference documents", function()
     check_classes("reference/websocket.md", require("socket.websocket"), { "WebSocket" })
   end)
 
+  it("every function of socket.http.pool and method of its pools in http-pool.md", function()
+    local pool = require("socket.http.pool")
+    check_namespace(pool, "reference/http-pool.md")
+    -- methods starting with "_" are socket.http's, not the program's
+    local internal = {}
+    for name in pairs(pool.Pool) do
+      if name:match("^_") then internal[name] = true end
+    end
+    check_namespace(pool.Pool, "reference/http-pool.md", internal)
+  end)
+
   it("every function of socket.tls in tls.md", function()
     check_namespace(require("socket.tls"), "reference/tls.md")
   end)

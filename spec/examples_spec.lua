@@ -148,6 +148,14 @@ describe("examples", function()
     check_ftp_transfer(ok, out)
   end)
 
+  it("crawler.lua crawls its own site, 4 requests at a time over 4 pooled connections", function()
+    local ok, out = run(lua .. " " .. example("crawler.lua") .. " --check")
+    assert.is_true(ok, out)
+    assert.matches("crawled 60 pages %(0 failed%) in [%d.]+ s with 4 at a time: 4 connections, "
+      .. "56 reused", out)
+    assert.matches("the server accepted 4 connections", out)
+  end)
+
   it("fanout_fetch.lua fetches many URLs under one deadline", function()
     local ok, out = run(lua .. " " .. example("fanout_fetch.lua") .. " --check")
     assert.is_true(ok, out)

@@ -4,7 +4,8 @@
 --
 -- Pure Lua over socket calls (connect, send, receive, select), so a request blocks in a plain
 -- script and yields inside a task of socket.async: many tasks can each run requests at the same
--- time in one thread. Every request uses a new connection and asks the server to close it.
+-- time in one thread. Every request uses a new connection and asks the server to close it,
+-- unless the program asks for a keep-alive pool (http.pool, docs/reference/http-pool.md).
 --
 -- What the server sends is bounded: a status, header or chunk-size line longer than
 -- http.MAXLINE bytes, or a header block (or trailer) larger than http.MAXHEADERS bytes, ends the
@@ -21,11 +22,12 @@ local tp = require("socket.tp")
 
 local M = {}
 
-local error, ipairs, pairs, require, setmetatable, tonumber, tostring, type =
-  error, ipairs, pairs, require, setmetatable, tonumber, tostring, type
+local error, getmetatable, ipairs, pairs, pcall, require, setmetatable, tonumber, tostring,
+  type = error, getmetatable, ipairs, pairs, pcall, require, setmetatable, tonumber, tostring,
+  type
 local concat, sort = table.concat, table.sort
-local find, format, gmatch, gsub, lower, match, sub =
-  string.find, string.format, string.gmatch, string.gsub, string.lower, string.match, string.sub
+local byte, find, format, gmatch, gsub, lower, match, sub = string.byte, string.find,
+  string.format, string.gmatch, string.gsub, string.lower, string.match, string.sub
 local try, newtry, protect = socket.try, socket.newtry, socket.protect
 local readline = tp.readline
 
@@ -59,8 +61,36 @@ schemes.http = {
 -- Reading responses
 -----------------------------------------------------------------------------------------------
 
--- One line of at most MAXLINE bytes; `what` names it in the "too long" error.
-local function getline(sock, what)
+-- The classes of uvsocket's own sockets, whose receive takes a maxsize.
+local bounded = { ["tcp{client}"] = true, ["tls{client}"] = true }
+local Https  -- the https socket wrapper (below)
+
+-- One line of at most MAXLINE bytes; `what` names it in the "too long" error. uvsocket's own
+-- sockets read it in one bounded receive (MAXLINE characters, a CR and the LF); any other
+-- socket (a `create` hook's) a byte at a time through tp.readline.
+-- The uvsocket socket under `sock` whose receive takes a maxsize, or false.
+local function bounded_of(sock)
+  local mt = getmetatable(sock)
+  if mt == Https then
+    sock = sock.sock
+    mt = getmetatable(sock)
+  end
+  return mt ~= nil and bounded[mt.__name] and sock
+end
+
+-- `inner` is bounded_of(sock), when the caller has it.
+local function getline(sock, what, inner)
+  if inner == nil then inner = bounded_of(sock) end
+  if inner then
+    local limit = M.MAXLINE
+    local line, err = inner:receive("*l", nil, limit + 2)
+    if line then
+      if #line > limit then return nil, what .. " too long" end
+      return line
+    end
+    if err == "oversized" then err = what .. " too long" end
+    return nil, err
+  end
   local line, err = readline(sock, M.MAXLINE)
   if not line and err == "line too long" then err = what .. " too long" end
   return line, err
@@ -72,7 +102,8 @@ end
 -- Returns the table, or nil, err.
 local function read_headers(sock, into)
   local fields = into or {}
-  local line, err = getline(sock, "header line")
+  local inner = bounded_of(sock)
+  local line, err = getline(sock, "header line", inner)
   if not line then return nil, err end
   local size = #line
   while line ~= "" do
@@ -80,11 +111,12 @@ local function read_headers(sock, into)
     if not name then return nil, "malformed response headers" end
     name = lower(name)
     while true do
-      line, err = getline(sock, "header line")
+      line, err = getline(sock, "header line", inner)
       if not line then return nil, err end
       size = size + #line
       if size > M.MAXHEADERS then return nil, "response headers too long" end
-      if not find(line, "^[ \t]") then break end
+      local first = byte(line)
+      if first ~= 32 and first ~= 9 then break end  -- not a folded line (space, tab)
       value = value .. line
     end
     local previous = fields[name]
@@ -286,6 +318,23 @@ function conn:receiveheaders()
   return self.try(read_headers(self.c))
 end
 
+-- ltn12.pump.all(src, snk, step), the default step done here for a sink that is a function (so
+-- that a response body costs no argument checks per chunk).
+local function pump_all(src, snk, step)
+  if type(snk) ~= "function" or (step and step ~= ltn12.pump.step) then
+    return ltn12.pump.all(src, snk, step or ltn12.pump.step)
+  end
+  while true do
+    local chunk, source_failure = src()
+    local accepted, sink_failure = snk(chunk, source_failure)
+    if chunk == nil or not accepted then
+      local err = source_failure or sink_failure
+      if err then return nil, err end
+      return 1
+    end
+  end
+end
+
 -- Reads the body the headers announce: chunked when a transfer coding other than identity is
 -- named, else content-length bytes, else everything until the server closes. A Content-Length
 -- that cannot be used fails the request ("invalid content-length"): taking it for "no length"
@@ -302,7 +351,7 @@ function conn:receivebody(fields, sink, step)
   else
     src = closed_source(self.c)
   end
-  return self.try(ltn12.pump.all(src, sink, step or ltn12.pump.step))
+  return self.try(pump_all(src, sink, step))
 end
 
 -- Reads a response without status line or headers: `status` (what was read already) and then
@@ -360,7 +409,7 @@ end
 
 -- The socket an https request uses: connect() makes the TCP connection (and the tunnel), then
 -- the TLS handshake; every other method is the TLS socket's.
-local Https = {}
+Https = {}
 Https.__index = Https
 
 function Https:connect(host, port)
@@ -410,8 +459,23 @@ schemes.https = {
 
 -- The request as it will be sent: the URL parsed, explicit fields copied over it, defaults
 -- filled in, target, headers and the address to connect to worked out.
-local function prepare(reqt)
-  local r = reqt.url and try(url.parse(reqt.url, url_defaults)) or {}
+local parsed, nparsed = {}, 0  -- url.parse(u, url_defaults) by u, for repeated requests
+local PARSED_MAX = 64
+
+local function parse_url(u)
+  local t = parsed[u]
+  if not t then
+    t = try(url.parse(u, url_defaults))
+    if nparsed >= PARSED_MAX then parsed, nparsed = {}, 0 end
+    if type(u) == "string" then parsed[u], nparsed = t, nparsed + 1 end
+  end
+  local r = {}
+  for k, v in pairs(t) do r[k] = v end
+  return r
+end
+
+local function prepare(reqt, pooled)
+  local r = reqt.url and parse_url(reqt.url) or {}
   for k, v in pairs(reqt) do r[k] = v end
   local scheme = r.scheme
   local defs = schemes[scheme]
@@ -424,13 +488,16 @@ local function prepare(reqt)
   end
   try(r.path, "invalid path 'nil'")
   local proxy = r.proxy or M.PROXY
+  r.proxy_url = proxy
   proxy = proxy and try(url.parse(proxy))
   -- The request target: the absolute URL for a proxy, otherwise the path and what follows it.
   -- The fragment belongs to the client and is never sent.
   -- A scheme that tunnels through the proxy (https) sends the request to the origin itself.
   local tunnel = proxy and defs.tunnel
   local target = r.uri
-  if not target then
+  if not target and not (proxy and not tunnel) and not r.params and not r.query then
+    target = r.path  -- what url.build makes of a path alone
+  elseif not target then
     local parts = { path = r.path, params = r.params, query = r.query }
     if proxy and not tunnel then
       parts.scheme, parts.host, parts.port = scheme, r.host, r.port
@@ -442,7 +509,8 @@ local function prepare(reqt)
   -- Headers: the defaults, then the caller's (names lower-cased) over them.
   local host = bracket(r.host)
   if tostring(r.port) ~= tostring(defs.port) then host = host .. ":" .. r.port end
-  local fields = { host = host, te = "trailers", connection = "close, TE" }
+  local fields = { host = host, te = "trailers",
+    connection = pooled and "keep-alive, TE" or "close, TE" }
   fields["user-agent"] = M.USERAGENT
   if r.user and r.password then fields["authorization"] = basic(r.user, r.password) end
   local proxy_auth = proxy and proxy.user and proxy.password and basic(proxy.user, proxy.password)
@@ -471,9 +539,6 @@ local function prepare(reqt)
     r.connect_host, r.connect_port = r.host, r.port
     if not r.create then r.create = defs.create(r) end
   end
-  -- The URL that relative redirects are resolved against.
-  r.base = url.build({ scheme = scheme, host = r.host, port = r.port, path = r.path,
-    params = r.params, query = r.query })
   return r
 end
 
@@ -490,7 +555,10 @@ local function redirection(r, code, fields)
     return nil
   end
   -- Made absolute first, so that a relative Location keeps the scheme it came from.
-  local target = url.absolute(r.base, location)
+  -- The URL that relative redirects are resolved against: the request's.
+  local base = url.build({ scheme = r.scheme, host = r.host, port = r.port, path = r.path,
+    params = r.params, query = r.query })
+  local target = url.absolute(base, location)
   local scheme = url.parse(target).scheme
   if not (scheme and schemes[scheme]) then return nil end
   if r.scheme == "https" and scheme ~= "https" then return nil end
@@ -502,7 +570,7 @@ local generic
 -- The settings a followed redirect keeps from the request that led to it.
 -- The TLS parameters go along (a redirect from http to https is verified the same way), except
 -- servername, which belongs to the host first asked.
-local carried = { "sink", "step", "headers", "proxy", "redirect", "maxredirects",
+local carried = { "sink", "step", "headers", "proxy", "redirect", "maxredirects", "pool",
   "verify", "cafile", "capath", "certificate", "key", "password", "protocol", "options",
   "ciphers", "ciphersuites", "depth", "alpn" }
 
@@ -524,10 +592,9 @@ local function has_body(method, code)
   return code >= 200
 end
 
--- The generic form; raises socket.try errors, turned into nil, err by http.request.
-function generic(reqt)
-  local r = prepare(reqt)
-  local h = M.open(r.connect_host, r.connect_port, r.create)
+-- Sends the request on `h` and reads the response's status line and headers: code, status,
+-- fields.
+local function exchange(h, r)
   h:sendhead(r.method, r.uri, r.headers)
   if r.source then h:sendbody(r.headers, r.source, r.step) end
   local code, status = h:receivestatusline()
@@ -540,7 +607,200 @@ function generic(reqt)
     h:receiveheaders()
     code, status = h:receivestatusline()
   end
-  local fields = h:receiveheaders()
+  return code, status, h:receiveheaders()
+end
+
+-----------------------------------------------------------------------------------------------
+-- Requests through a keep-alive pool. socket/http/pool.lua keeps the connections; what a key
+-- is, what may be reused and when a request is sent again are decided here.
+-----------------------------------------------------------------------------------------------
+local poolmod  -- socket.http.pool, loaded with the first pool
+local default_pool
+
+-- Whether a comma-separated header value names `token`.
+local function has_token(value, token)
+  if not value then return false end
+  value = lower(tostring(value))
+  if not find(value, token, 1, true) then return false end
+  for item in gmatch(value, "[^,]+") do
+    if match(item, "^%s*(.-)%s*$") == token then return true end
+  end
+  return false
+end
+
+-- Whether the connection can carry another request once this response's body is read: both
+-- sides keep it alive, and the body ends by its length or its last chunk, not by the close.
+local function keeps_alive(r, code, status, fields)
+  if code == 101 or has_token(r.headers.connection, "close") then return false end
+  local connection = fields.connection
+  if has_token(connection, "close") then return false end
+  if not match(status, "^HTTP/1%.1 ") and not has_token(connection, "keep-alive") then
+    return false
+  end
+  if not has_body(r.method, code) then return true end
+  local coding = fields["transfer-encoding"]
+  if coding then return match(lower(coding), "chunked%s*$") ~= nil end
+  local announced = fields["content-length"]
+  return announced ~= nil and content_length(announced) ~= nil
+end
+
+local tls_keys  -- socket.tls.request_keys without session, which the pool keeps per key
+
+local function text_of(v)
+  if type(v) == "table" then
+    local parts = {}
+    for i, x in ipairs(v) do parts[i] = tostring(x) end
+    return "{" .. concat(parts, ",") .. "}"
+  end
+  return tostring(v)
+end
+
+-- What decides whether a connection fits a request: where it goes, through which proxy, and
+-- for https every TLS setting.
+local function pool_key(r)
+  local parts = { r.scheme, r.host, tostring(r.port), tostring(r.proxy_url or "") }
+  if r.scheme == "https" then
+    tls = tls or require("socket.tls")
+    if not tls_keys then
+      tls_keys = {}
+      for _, k in ipairs(tls.request_keys) do
+        if k ~= "session" then tls_keys[#tls_keys + 1] = k end
+      end
+    end
+    for _, k in ipairs(tls_keys) do
+      if r[k] ~= nil then parts[#parts + 1] = k .. "=" .. text_of(r[k]) end
+    end
+  end
+  return concat(parts, "\n")
+end
+
+-- Opens a connection for a pooled request, resuming the key's last TLS session.
+local function open_pooled(p, key, r)
+  local h = setmetatable({}, conn_mt)
+  local sock = try(r.create())
+  local https = getmetatable(sock) == Https
+  local session = https and r.session == nil and p.sessions[key]
+  if session then
+    local params = {}
+    for k, v in pairs(sock.params) do params[k] = v end
+    params.session = session
+    sock.params = params
+  end
+  h.c = sock
+  h.try = newtry(function() h:close() end)
+  sock:settimeout(M.TIMEOUT)
+  h.try(sock:connect(r.connect_host, r.connect_port))
+  if https and sock:info("resumed") then p.counts.resumed = p.counts.resumed + 1 end
+  return h
+end
+
+-- Methods a request may be sent twice with, when it has no body (RFC 9110 section 9.2.2).
+local idempotent = { GET = true, HEAD = true, OPTIONS = true, TRACE = true, PUT = true,
+  DELETE = true }
+
+-- One attempt on one connection. Returns true, code, status, fields, redirect (nil or
+-- {target, location, scheme}); or false, err, retry: whether the request may be sent again,
+-- which is when it failed on a reused connection before any byte of the response came.
+local function pooled_once(r, p, key, fresh)
+  local entry, err = p:_checkout(key, fresh, M.TIMEOUT)
+  if entry == nil then try(nil, err) end
+  local reused = entry ~= false
+  if not entry then
+    local ok, h = pcall(open_pooled, p, key, r)
+    if not ok then
+      p:_unreserve(key)
+      error(h, 0)
+    end
+    entry = p:_add(key, h)
+  end
+  local h = entry.conn
+  local c = h.c
+  local before = c:getstats()
+  local received
+  local function fail()
+    if entry.state == "busy" then
+      received = c:getstats()
+      p:_discard(entry)
+    end
+  end
+  h.try = newtry(fail)
+  entry.uses = entry.uses + 1
+  local ok, code, status, fields, hop = pcall(function()
+    local code, status, fields = exchange(h, r)
+    local keep = keeps_alive(r, code, status, fields)
+    local body = has_body(r.method, code)
+    local target, location, scheme = redirection(r, code, fields)
+    local hop
+    if target then
+      hop = { target, location, scheme }
+      -- a short body is read to keep the connection; a long one is not worth it
+      local announced = fields["content-length"]
+      local length = announced and content_length(announced)
+      if body and keep and length and length <= BLOCK then h:receivebody(fields) end
+      keep = keep and (not body or (length and length <= BLOCK))
+    elseif body then
+      h:receivebody(fields, r.sink, r.step)
+    end
+    -- bytes after the response are nothing a later request could make sense of
+    if keep and c:dirty() then keep = false end
+    if keep then
+      if r.scheme == "https" then p.sessions[key] = c:getsession() or p.sessions[key] end
+      p:_checkin(entry)
+    else
+      p:_discard(entry)
+    end
+    return code, status, fields, hop
+  end)
+  if ok then return true, code, status, fields, hop end
+  fail()
+  local timeout = type(code) == "table" and code[1] == "timeout"
+  return false, code, reused and received == before and not r.source
+    and idempotent[r.method] and not timeout
+end
+
+local function pooled(reqt, r, p)
+  local key = pool_key(r)
+  p.counts.requests = p.counts.requests + 1
+  local ok, code, status, fields, hop = pooled_once(r, p, key, false)
+  if not ok and status then
+    p.counts.retried = p.counts.retried + 1
+    ok, code, status, fields, hop = pooled_once(r, p, key, true)
+  end
+  if not ok then error(code, 0) end
+  if hop then return follow(reqt, r, hop[1], hop[2], hop[3]) end
+  return 1, code, fields, status
+end
+
+-- http.pool([options]) -> pool
+function M.pool(options)
+  poolmod = poolmod or require("socket.http.pool")
+  return poolmod.new(options)
+end
+
+-- http.setpool(pool | nil) -> the previous default pool
+function M.setpool(p)
+  poolmod = poolmod or require("socket.http.pool")
+  if p ~= nil and not poolmod.ispool(p) then
+    error("bad argument #1 to 'setpool' (http.pool or nil expected, got " .. type(p) .. ")", 2)
+  end
+  local previous = default_pool
+  default_pool = p
+  return previous
+end
+
+-- http.getpool() -> the default pool or nil
+function M.getpool()
+  return default_pool
+end
+
+-- The generic form; raises socket.try errors, turned into nil, err by http.request.
+function generic(reqt)
+  local p = reqt.pool
+  if p == nil then p = default_pool end
+  if p and not reqt.create then return pooled(reqt, prepare(reqt, true), p) end
+  local r = prepare(reqt)
+  local h = M.open(r.connect_host, r.connect_port, r.create)
+  local code, status, fields = exchange(h, r)
   local target, location, scheme = redirection(r, code, fields)
   if target then
     h:close()

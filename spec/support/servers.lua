@@ -8,6 +8,8 @@
 -- process's death if the state never closes (a spec killed by its timeout).
 --
 --   httpd()  the uvsocket test server of support/httpd.lua
+--   pool_httpd()  support/pool_httpd.lua, which counts its keep-alive connections;
+--            srv.ports.main, .once, .idle, .ctl
 --   nginx()  Debian's nginx serving www/ (static files), /dav/ (PUT and DELETE) and /proxy
 --   ftpd()   python3-pyftpdlib (support/ftpd.py) with user "user"/"secret" and anonymous
 --   smtpd()  python3-aiosmtpd (support/smtpd.py), each message saved as a file
@@ -178,6 +180,25 @@ function M.httpd()
   local dir = tempdir("httpd")
   local srv = spawn(dir, LUA .. " " .. quote(root .. "/spec/support/httpd.lua"))
   return wait_ready(srv, true)
+end
+
+function M.pool_httpd()
+  local dir = tempdir("pool-httpd")
+  local srv = spawn(dir, LUA .. " " .. quote(root .. "/spec/support/pool_httpd.lua"))
+  local t0 = socket.gettime()
+  while socket.gettime() - t0 < 15 do
+    local line = srv:log():match("ports ([^\n]+)")
+    if line then
+      srv.ports = {}
+      for name, port in line:gmatch("(%w+)=(%d+)") do srv.ports[name] = tonumber(port) end
+      return srv
+    end
+    if not alive(srv.pid) then break end
+    socket.sleep(0.05)
+  end
+  local log = srv:log()
+  srv:stop()
+  error("pool_httpd did not start:\n" .. log, 2)
 end
 
 -- nginx with `files` ({name = contents}) in its document root.
