@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential cmake pkg-config lua5.4 liblua5.4-dev libuv1-dev catch2 lua-busted
       clang libclang-rt-14-dev clang-format
-      iproute2 procps psmisc
+      iproute2 procps psmisc valgrind
       luarocks libssl-dev openssl lua-sec lua-socket lua-copas pandoc lua-check wrk
       nginx python3-pyftpdlib python3-aiosmtpd python3-websockets"
 SUDO=""

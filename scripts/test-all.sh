@@ -1,8 +1,9 @@
 #!/bin/sh
 # Sets everything up and runs every test: the Catch2 unit tests and the busted specs, in a
 # normal build and again in an AddressSanitizer + UndefinedBehaviorSanitizer build (leak
-# detection on); then a short run of every fuzz target (docs/reliability.md), and the rock as a
-# user installs it (luarocks make into a scratch tree, every example run against it).
+# detection on); valgrind's memcheck over a subset of the specs and the suite again with the
+# collector at its most eager (scripts/memcheck.sh); then a short run of every fuzz target
+# (docs/reliability.md), and the rock as a user installs it (luarocks make into a scratch tree, every example run against it).
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -15,6 +16,8 @@ for variant in "" --sanitize; do
   echo "== ctest in $dir"
   (cd "$dir" && ctest --output-on-failure -j 2) || status=1
 done
+echo "== valgrind memcheck over a subset, then the suite under GC stress (scripts/memcheck.sh)"
+./scripts/memcheck.sh || status=1
 echo "== fuzzers, about a minute (scripts/fuzz.sh --ci)"
 ./scripts/fuzz.sh --ci || status=1
 echo "== luarocks make into a scratch tree, examples against it (scripts/rock-check.sh)"
