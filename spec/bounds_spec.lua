@@ -33,6 +33,10 @@ local function flood_code(prefix, fill, total)
       if not n then break end
       sent = sent + #chunk
     end
+    -- Read what the client sent (an HTTP request) before leaving: a socket closed with unread
+    -- bytes resets the connection, and the reset throws away what the client has not read yet.
+    c:settimeout(0.2)
+    c:receive(1048576)
     io.write(sent, "\n")
   ]]):format(prefix, fill, fill, total)
 end
