@@ -16,7 +16,7 @@ dir=$(./scripts/build.sh | tail -n 1)
 status=0
 
 SPECS="tcp udp unix select async dns waitfd http_core http lifecycle
-       concurrency mime url ltn12 tp websocket faults faults_wait
+       concurrency mime url ltn12 tp websocket faults
        regress/007-close-leaves-waiters regress/009-collected-socket-waiter
        regress/010-closed-task-coroutine regress/012-cancelled-loop-never-ends
        regress/013-huge-count-loses-data regress/015-exit-waits-for-lookups
