@@ -34,6 +34,12 @@ local function flood_code(prefix, fill, total)
       sent = sent + #chunk
     end
     io.write(sent, "\n")
+    io.flush()
+    -- Read what the other side sent (an HTTP request) before closing: closing with unread data
+    -- would reset the connection and lose the end of what is still buffered for it.
+    c:shutdown("send")
+    c:settimeout(5)
+    c:receive("*a")
   ]]):format(prefix, fill, fill, total)
 end
 
