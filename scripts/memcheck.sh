@@ -15,8 +15,8 @@ ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 dir=$(./scripts/build.sh | tail -n 1)
 status=0
 
-SPECS="tcp udp unix select async dns waitfd bounded_receive http_core http lifecycle
-       concurrency mime url ltn12 tp websocket faults faults_wait
+SPECS="tcp udp unix select async dns waitfd http_core http lifecycle
+       concurrency mime url ltn12 tp websocket faults
        regress/007-close-leaves-waiters regress/009-collected-socket-waiter
        regress/010-closed-task-coroutine regress/012-cancelled-loop-never-ends
        regress/013-huge-count-loses-data regress/015-exit-waits-for-lookups

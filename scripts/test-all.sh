@@ -3,7 +3,8 @@
 # normal build and again in an AddressSanitizer + UndefinedBehaviorSanitizer build (leak
 # detection on); valgrind's memcheck over a subset of the specs and the suite again with the
 # collector at its most eager (scripts/memcheck.sh); then a short run of every fuzz target
-# (docs/reliability.md), and the rock as a user installs it (luarocks make into a scratch tree, every example run against it).
+# (docs/reliability.md), and the rock as a user installs it (luarocks make into a scratch tree,
+# every example run against it).
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh

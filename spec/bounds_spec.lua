@@ -38,6 +38,12 @@ local function flood_code(prefix, fill, total)
     c:settimeout(0.2)
     c:receive(1048576)
     io.write(sent, "\n")
+    io.flush()
+    -- Read what the other side sent (an HTTP request) before closing: closing with unread data
+    -- would reset the connection and lose the end of what is still buffered for it.
+    c:shutdown("send")
+    c:settimeout(5)
+    c:receive("*a")
   ]]):format(prefix, fill, fill, total)
 end
 
