@@ -60,9 +60,12 @@ fi
 if [ "$what" = all ] || [ "$what" = gc ]; then
   echo "== GC stress (UVSOCKET_GC_STRESS=1): ctest in $dir"
   start=$(date +%s)
-  # The docs and example checks run other processes and no C code of the module's own.
-  (cd "$dir" && UVSOCKET_GC_STRESS=1 ctest -j 2 --output-on-failure -R '^spec\.' \
-     -E '^spec\.(docs|docs_links|examples|guides|workers)$' --timeout 400) || status=1
+  # The subset that runs under stress in a few minutes: the collector at every KiB makes Lua
+  # some 25 times slower, and the specs that assert timings or stream hundreds of megabytes
+  # (bounds, faults, concurrency, ftp) measure the collector rather than uvsocket there.
+  (cd "$dir" && UVSOCKET_GC_STRESS=1 ctest -j 2 --output-on-failure --timeout 400 \
+     -R '^spec\.(tcp|udp|select|async|copas|websocket|tls|luasec|regress\.(200|206).*)$') \
+     || status=1
   echo "== GC stress done in $(($(date +%s) - start)) s"
 fi
 exit $status
