@@ -11,6 +11,14 @@ local http = require("socket.http")
 local tp = require("socket.tp")
 
 local LIMIT_KB = 64 * 1024
+-- AddressSanitizer keeps freed memory in quarantine (256 MB) instead of reusing it, so resident
+-- memory says nothing about uvsocket there: under it the cases run and check their results, and
+-- the memory figures are checked by the normal build.
+local SANITIZED = (os.getenv("LD_PRELOAD") or ""):find("asan") ~= nil
+
+local function within(grown)
+  return SANITIZED or grown < LIMIT_KB
+end
 local FLOOD = 500 * 1024 * 1024
 
 local function status_kb(field)
@@ -68,7 +76,7 @@ H.modes("a peer that sends without end", function(run)
     end)
     assert.is_nil(r[1])
     assert.matches("too long", r[2])
-    assert.is_true(grown < LIMIT_KB, "peak RSS grew by " .. grown .. " kB")
+    assert.is_true(within(grown), "peak RSS grew by " .. grown .. " kB")
     assert.is_true(sent < FLOOD, "the client read all " .. tostring(sent) .. " bytes")
   end)
 
@@ -78,7 +86,7 @@ H.modes("a peer that sends without end", function(run)
     end)
     assert.is_nil(r[1])
     assert.matches("too long", r[2])
-    assert.is_true(grown < LIMIT_KB, "peak RSS grew by " .. grown .. " kB")
+    assert.is_true(within(grown), "peak RSS grew by " .. grown .. " kB")
   end)
 
   it("socket.http: endless short header lines fail with 'response headers too long'",
@@ -87,7 +95,7 @@ H.modes("a peer that sends without end", function(run)
         function(port) return http.request("http://127.0.0.1:" .. port .. "/") end)
       assert.is_nil(r[1])
       assert.are.equal("response headers too long", r[2])
-      assert.is_true(grown < LIMIT_KB, "peak RSS grew by " .. grown .. " kB")
+      assert.is_true(within(grown), "peak RSS grew by " .. grown .. " kB")
     end)
 
   it("socket.http: a 256 MB body into a null sink streams in constant memory", function()
@@ -102,7 +110,7 @@ H.modes("a peer that sends without end", function(run)
       end)
     assert.are.same({ 1, 200, total }, { r[1], r[2], r[3] })
     assert.are.equal(total, sent)
-    assert.is_true(grown < LIMIT_KB, "peak RSS grew by " .. grown .. " kB")
+    assert.is_true(within(grown), "peak RSS grew by " .. grown .. " kB")
   end)
 
   it("tp (FTP and SMTP replies): a 500 MB reply line fails with 'line too long'", function()
@@ -114,7 +122,7 @@ H.modes("a peer that sends without end", function(run)
     end)
     assert.is_nil(r[1])
     assert.are.equal("line too long", r[2])
-    assert.is_true(grown < LIMIT_KB, "peak RSS grew by " .. grown .. " kB")
+    assert.is_true(within(grown), "peak RSS grew by " .. grown .. " kB")
   end)
 
   it("tp: an endless multi-line reply fails with 'server reply too long'", function()
@@ -126,7 +134,7 @@ H.modes("a peer that sends without end", function(run)
     end)
     assert.is_nil(r[1])
     assert.are.equal("server reply too long", r[2])
-    assert.is_true(grown < LIMIT_KB, "peak RSS grew by " .. grown .. " kB")
+    assert.is_true(within(grown), "peak RSS grew by " .. grown .. " kB")
   end)
 
   it("a flood the application does not read stays in the kernel's buffers", function()
@@ -243,7 +251,7 @@ describe("the HTTP server against hostile clients", function()
       -- The answer may be lost when the server closes with unread data (the kernel then
       -- resets): a status line, when it arrives, is the right one.
       if status then assert.matches("^HTTP/1.1 " .. case[4], status) end
-      assert.is_true(grown < LIMIT_KB, "the server's peak RSS grew by " .. grown .. " kB")
+      assert.is_true(within(grown), "the server's peak RSS grew by " .. grown .. " kB")
     end)
   end
 
@@ -327,7 +335,7 @@ describe("the receive pool after a burst", function()
     print(("\n# receive pool: RSS %d kB before, %d kB after 10,000 connections (peak %d kB), "
       .. "%d bytes pooled"):format(figures.before, figures.after, figures.peak, figures.pooled))
     assert.are.equal(0, figures.errors)
-    assert.is_true(figures.after <= figures.before * 1.10 + 1024,
+    assert.is_true(SANITIZED or figures.after <= figures.before * 1.10 + 1024,
       ("RSS %d kB before, %d kB after"):format(figures.before, figures.after))
   end)
 end)

@@ -102,6 +102,7 @@ end
 -- Returns the table, or nil, err.
 local function read_headers(sock, into)
   local fields = into or {}
+  local repeated  -- name -> the values of a field seen more than once
   local inner = bounded_of(sock)
   local line, err = getline(sock, "header line", inner)
   if not line then return nil, err end
@@ -119,8 +120,23 @@ local function read_headers(sock, into)
       if first ~= 32 and first ~= 9 then break end  -- not a folded line (space, tab)
       value = value .. line
     end
+    -- Repeated fields gather in a list, joined once at the end: joining as they come copies
+    -- the growing value for every line, quadratic in what a peer sends.
     local previous = fields[name]
-    fields[name] = previous and previous .. ", " .. value or value
+    if previous == nil then
+      fields[name] = value
+    else
+      local list = repeated and repeated[name]
+      if not list then
+        repeated = repeated or {}
+        list = { previous }
+        repeated[name] = list
+      end
+      list[#list + 1] = value
+    end
+  end
+  if repeated then
+    for name, list in pairs(repeated) do fields[name] = concat(list, ", ") end
   end
   return fields
 end
