@@ -2,7 +2,7 @@
 -- copying the growing value every time: a peer repeating one short field up to the header limit
 -- made the client copy gigabytes (and, under the sanitizer, hold 2.4 GB). The values are now
 -- gathered and joined once; the result must be the same: in order, joined with ", ".
-local H = require("support.helpers").use(_ENV)
+require("support.helpers").use(_ENV)
 local socket = require("socket")
 local async = socket.async
 local http = require("socket.http")
