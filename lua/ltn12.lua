@@ -421,13 +421,27 @@ function pump.step(src, snk)
   if chunk == nil or not accepted then return nil, source_failure or sink_failure end
   return 1
 end
+local default_step = pump.step
 
 -- pump.all(src, snk [, step]) -> 1 | nil, err: steps until the data ends or something fails.
 function pump.all(src, snk, step)
-  check_callable(src, 1, "all", "source")
-  check_callable(snk, 2, "all", "sink")
+  -- (a plain function, the common case, tested here: socket.http pumps every response body)
+  if type(src) ~= "function" then check_callable(src, 1, "all", "source") end
+  if type(snk) ~= "function" then check_callable(snk, 2, "all", "sink") end
   if step ~= nil then check_callable(step, 3, "all", "function") end
   local move = step or pump.step
+  if move == default_step then
+    -- pump.step's own loop, without its checks for every chunk: they were made above, once.
+    while true do
+      local chunk, source_failure = src()
+      local accepted, sink_failure = snk(chunk, source_failure)
+      if chunk == nil or not accepted then
+        local failure = source_failure or sink_failure
+        if failure then return nil, failure end
+        return 1
+      end
+    end
+  end
   local more, err
   repeat
     more, err = move(src, snk)

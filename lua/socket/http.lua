@@ -22,9 +22,8 @@ local tp = require("socket.tp")
 
 local M = {}
 
-local error, getmetatable, ipairs, pairs, pcall, require, setmetatable, tonumber, tostring,
-  type = error, getmetatable, ipairs, pairs, pcall, require, setmetatable, tonumber, tostring,
-  type
+local error, ipairs, pairs, pcall, require, setmetatable, tonumber, tostring, type =
+  error, ipairs, pairs, pcall, require, setmetatable, tonumber, tostring, type
 local concat, sort = table.concat, table.sort
 local byte, find, format, gmatch, gsub, lower, match, sub = string.byte, string.find,
   string.format, string.gmatch, string.gsub, string.lower, string.match, string.sub
@@ -61,36 +60,8 @@ schemes.http = {
 -- Reading responses
 -----------------------------------------------------------------------------------------------
 
--- The classes of uvsocket's own sockets, whose receive takes a maxsize.
-local bounded = { ["tcp{client}"] = true, ["tls{client}"] = true }
-local Https  -- the https socket wrapper (below)
-
--- One line of at most MAXLINE bytes; `what` names it in the "too long" error. uvsocket's own
--- sockets read it in one bounded receive (MAXLINE characters, a CR and the LF); any other
--- socket (a `create` hook's) a byte at a time through tp.readline.
--- The uvsocket socket under `sock` whose receive takes a maxsize, or false.
-local function bounded_of(sock)
-  local mt = getmetatable(sock)
-  if mt == Https then
-    sock = sock.sock
-    mt = getmetatable(sock)
-  end
-  return mt ~= nil and bounded[mt.__name] and sock
-end
-
--- `inner` is bounded_of(sock), when the caller has it.
-local function getline(sock, what, inner)
-  if inner == nil then inner = bounded_of(sock) end
-  if inner then
-    local limit = M.MAXLINE
-    local line, err = inner:receive("*l", nil, limit + 2)
-    if line then
-      if #line > limit then return nil, what .. " too long" end
-      return line
-    end
-    if err == "oversized" then err = what .. " too long" end
-    return nil, err
-  end
+-- One line of at most MAXLINE bytes; `what` names it in the "too long" error.
+local function getline(sock, what)
   local line, err = readline(sock, M.MAXLINE)
   if not line and err == "line too long" then err = what .. " too long" end
   return line, err
@@ -103,8 +74,7 @@ end
 local function read_headers(sock, into)
   local fields = into or {}
   local repeated  -- name -> the values of a field seen more than once
-  local inner = bounded_of(sock)
-  local line, err = getline(sock, "header line", inner)
+  local line, err = getline(sock, "header line")
   if not line then return nil, err end
   local size = #line
   while line ~= "" do
@@ -112,7 +82,7 @@ local function read_headers(sock, into)
     if not name then return nil, "malformed response headers" end
     name = lower(name)
     while true do
-      line, err = getline(sock, "header line", inner)
+      line, err = getline(sock, "header line")
       if not line then return nil, err end
       size = size + #line
       if size > M.MAXHEADERS then return nil, "response headers too long" end
@@ -334,23 +304,6 @@ function conn:receiveheaders()
   return self.try(read_headers(self.c))
 end
 
--- ltn12.pump.all(src, snk, step), the default step done here for a sink that is a function (so
--- that a response body costs no argument checks per chunk).
-local function pump_all(src, snk, step)
-  if type(snk) ~= "function" or (step and step ~= ltn12.pump.step) then
-    return ltn12.pump.all(src, snk, step or ltn12.pump.step)
-  end
-  while true do
-    local chunk, source_failure = src()
-    local accepted, sink_failure = snk(chunk, source_failure)
-    if chunk == nil or not accepted then
-      local err = source_failure or sink_failure
-      if err then return nil, err end
-      return 1
-    end
-  end
-end
-
 -- Reads the body the headers announce: chunked when a transfer coding other than identity is
 -- named, else content-length bytes, else everything until the server closes. A Content-Length
 -- that cannot be used fails the request ("invalid content-length"): taking it for "no length"
@@ -367,7 +320,7 @@ function conn:receivebody(fields, sink, step)
   else
     src = closed_source(self.c)
   end
-  return self.try(pump_all(src, sink, step))
+  return self.try(ltn12.pump.all(src, sink, step))
 end
 
 -- Reads a response without status line or headers: `status` (what was read already) and then
@@ -425,8 +378,10 @@ end
 
 -- The socket an https request uses: connect() makes the TCP connection (and the tunnel), then
 -- the TLS handshake; every other method is the TLS socket's.
-Https = {}
+local Https = {}
 Https.__index = Https
+-- tp.readline reads a line of the TLS socket underneath in one bounded receive.
+Https.__bounded = function(self) return self.sock end
 
 function Https:connect(host, port)
   local sock = self.sock
@@ -662,15 +617,6 @@ end
 
 local tls_keys  -- socket.tls.request_keys without session, which the pool keeps per key
 
-local function text_of(v)
-  if type(v) == "table" then
-    local parts = {}
-    for i, x in ipairs(v) do parts[i] = tostring(x) end
-    return "{" .. concat(parts, ",") .. "}"
-  end
-  return tostring(v)
-end
-
 -- What decides whether a connection fits a request: where it goes, through which proxy, and
 -- for https every TLS setting.
 local function pool_key(r)
@@ -683,30 +629,25 @@ local function pool_key(r)
         if k ~= "session" then tls_keys[#tls_keys + 1] = k end
       end
     end
-    for _, k in ipairs(tls_keys) do
-      if r[k] ~= nil then parts[#parts + 1] = k .. "=" .. text_of(r[k]) end
-    end
+    return tls._settings_key(r, tls_keys, parts)
   end
   return concat(parts, "\n")
 end
 
--- Opens a connection for a pooled request, resuming the key's last TLS session.
+-- Opens a connection for a pooled request, resuming the key's last TLS session. (The https
+-- socket's parameters are the prepared request's own table, made for it by schemes.https.)
 local function open_pooled(p, key, r)
-  local h = setmetatable({}, conn_mt)
-  local sock = try(r.create())
-  local https = getmetatable(sock) == Https
-  local session = https and r.session == nil and p.sessions[key]
+  local session = r.scheme == "https" and r.session == nil and p.sessions[key]
+  local create = r.create
   if session then
-    local params = {}
-    for k, v in pairs(sock.params) do params[k] = v end
-    params.session = session
-    sock.params = params
+    create = function()
+      local sock, err = r.create()
+      if sock then sock.params.session = session end
+      return sock, err
+    end
   end
-  h.c = sock
-  h.try = newtry(function() h:close() end)
-  sock:settimeout(M.TIMEOUT)
-  h.try(sock:connect(r.connect_host, r.connect_port))
-  if https and sock:info("resumed") then p.counts.resumed = p.counts.resumed + 1 end
+  local h = M.open(r.connect_host, r.connect_port, create)
+  if session and h.c:info("resumed") then p.counts.resumed = p.counts.resumed + 1 end
   return h
 end
 

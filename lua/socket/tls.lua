@@ -63,6 +63,17 @@ local function text_of(v)
   return tostring(v)
 end
 
+-- A string equal for two tables that hold the same values under `keys` (appended to `parts`,
+-- a list of what else the key is made of, when given). socket.http's pool keys connections by it.
+local function settings_key(p, keys, parts)
+  parts = parts or {}
+  for _, k in ipairs(keys) do
+    if p[k] ~= nil then parts[#parts + 1] = k .. "=" .. text_of(p[k]) end
+  end
+  return concat(parts, "\n")
+end
+M._settings_key = settings_key
+
 local function cache_key(p)
   if p.sni ~= nil then return nil end  -- tables of tables: not worth a key
   for k, v in pairs(p) do
@@ -71,10 +82,7 @@ local function cache_key(p)
     end
   end
   local parts = { getenv("SSL_CERT_FILE") or "", getenv("SSL_CERT_DIR") or "" }
-  for _, k in ipairs(context_keys) do
-    if p[k] ~= nil then parts[#parts + 1] = k .. "=" .. text_of(p[k]) end
-  end
-  return concat(parts, "\n")
+  return settings_key(p, context_keys, parts)
 end
 
 local function context_for(p)

@@ -10,8 +10,8 @@ local ltn12 = require("ltn12")
 
 local M = {}
 
-local error, ipairs, setmetatable, tonumber, tostring, type =
-  error, ipairs, setmetatable, tonumber, tostring, type
+local error, getmetatable, ipairs, rawget, setmetatable, tonumber, tostring, type =
+  error, getmetatable, ipairs, rawget, setmetatable, tonumber, tostring, type
 local concat = table.concat
 local find, match, upper = string.find, string.match, string.upper
 local monotonic = socket.async.now
@@ -26,17 +26,46 @@ M.MAXREPLY = 1048576
 -- Bounded line reading
 -----------------------------------------------------------------------------------------------
 
+-- uvsocket's own stream sockets: their receive takes a maxsize, so a bounded line is one call.
+local bounded = { ["tcp{client}"] = true, ["tls{client}"] = true,
+  ["unixstream{client}"] = true }
+
+-- The socket whose receive readline may give a maxsize: `sock` itself when it is one of
+-- uvsocket's, or what a wrapper's metatable field __bounded(sock) returns (a wrapper that
+-- forwards to such a socket says so that way); nil for any other object.
+local function bounded_of(sock)
+  local mt = getmetatable(sock)
+  if mt == nil then return nil end
+  if bounded[mt.__name] then return sock end
+  local inner = type(mt) == "table" and rawget(mt, "__bounded")
+  if inner then return bounded_of(inner(sock)) end
+  return nil
+end
+
 -- tp.readline(sock [, limit]) -> line | nil, err
 -- Reads one line like sock:receive("*l") (the LF and every CR dropped), but gives up with
 -- nil, "line too long" once the line passes `limit` bytes (default tp.MAXLINE), so that a peer
--- cannot make it hold an unbounded line. It reads one byte at a time, so it never takes a byte
--- past the LF from the socket and a later receive sees the stream exactly as it would after
--- receive("*l"). The socket's timeouts bound the whole line, as they bound one receive call:
--- before a read that may have to wait, the socket's timeout is lowered to what is left of the
--- line's budget and put back afterwards. (A socket without gettimeout, such as a wrapper made
--- by a `create` hook, keeps its own timeout for each byte.)
+-- cannot make it hold an unbounded line. On uvsocket's own sockets that is one receive with a
+-- maxsize (the limit, a CR and the LF); on any other object it reads one byte at a time, so it
+-- never takes a byte past the LF from the socket and a later receive sees the stream exactly as
+-- it would after receive("*l"). The socket's timeouts bound the whole line, as they bound one
+-- receive call: byte by byte, before a read that may have to wait, the socket's timeout is
+-- lowered to what is left of the line's budget and put back afterwards. (A socket without
+-- gettimeout, such as a wrapper made by a `create` hook, keeps its own timeout for each byte.)
 function M.readline(sock, limit)
   limit = limit or M.MAXLINE
+  -- (bounded_of's first test made here: it is the common case, and a call per line counts)
+  local mt = getmetatable(sock)
+  local inner = mt ~= nil and (bounded[mt.__name] and sock or bounded_of(sock))
+  if inner then
+    local line, err = inner:receive("*l", nil, limit + 2)
+    if line then
+      if #line > limit then return nil, "line too long" end
+      return line
+    end
+    if err == "oversized" then err = "line too long" end
+    return nil, err
+  end
   local block, total = -1, -1
   if sock.gettimeout then block, total = sock:gettimeout() end
   local budget = total >= 0 and total or block
