@@ -6,13 +6,6 @@ local H = require("support.helpers").use(_ENV)
 
 teardown(H.cleanup)
 
-local function my_pid()
-  local f = assert(io.open("/proc/self/stat"))
-  local pid = f:read("n")
-  f:close()
-  return pid
-end
-
 -- Runs `code` in a separate interpreter and returns its exit status and all its output.
 local function script(code)
   local file = os.tmpname()
@@ -607,7 +600,7 @@ describe("servers", function()
     async.run(function()
       local t = async.spawn(function() got = async.signal("SIGUSR1") end)
       async.sleep(0.02)
-      os.execute("kill -USR1 " .. my_pid())
+      os.execute("kill -USR1 " .. H.pid())
       t:join(2)
       assert.are.same({ nil, "timeout" }, { async.signal("SIGUSR1", 0.01) })
     end)

@@ -7,12 +7,7 @@ local H = require("support.helpers").use(_ENV)
 local socket = require("socket")
 local async = socket.async
 
-local pid
-do
-  local f = assert(io.open("/proc/self/stat"))
-  pid = f:read("n")
-  f:close()
-end
+local pid = H.pid()
 
 -- Open descriptors of this process (the pipe to ls is left out).
 local function fd_count()

@@ -132,6 +132,14 @@ function M.cleanup()
   tmpfiles = {}
 end
 
+-- This process's id (for signals sent to it and its /proc entries).
+function M.pid()
+  local f = assert(io.open("/proc/self/stat"))
+  local pid = f:read("n")
+  f:close()
+  return pid
+end
+
 -- Seconds taken by f(...), and its results.
 function M.timed(f, ...)
   local t0 = socket.gettime()

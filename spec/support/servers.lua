@@ -182,9 +182,10 @@ function M.httpd()
   return wait_ready(srv, true)
 end
 
-function M.pool_httpd()
-  local dir = tempdir("pool-httpd")
-  local srv = spawn(dir, LUA .. " " .. quote(root .. "/spec/support/pool_httpd.lua"))
+-- Waits for a server that prints "ports name=N name=N ..." when it is ready; returns it with
+-- srv.ports = {name = N}. Raises with its log if it does not start (called as a tail call, so
+-- level 2 is the spec that asked for the server).
+local function with_ports(srv, what)
   local t0 = socket.gettime()
   while socket.gettime() - t0 < 15 do
     local line = srv:log():match("ports ([^\n]+)")
@@ -198,7 +199,13 @@ function M.pool_httpd()
   end
   local log = srv:log()
   srv:stop()
-  error("pool_httpd did not start:\n" .. log, 2)
+  error(what .. " did not start:\n" .. log, 2)
+end
+
+function M.pool_httpd()
+  local dir = tempdir("pool-httpd")
+  local srv = spawn(dir, LUA .. " " .. quote(root .. "/spec/support/pool_httpd.lua"))
+  return with_ports(srv, "pool_httpd")
 end
 
 -- nginx with `files` ({name = contents}) in its document root.
@@ -348,20 +355,7 @@ function M.tlspeer(certs)
   local dir = tempdir("tlspeer")
   local srv = spawn(dir, PLAIN .. "/usr/bin/python3 " .. quote(root .. "/spec/support/tlspeer.py")
     .. " " .. quote(certs.dir))
-  local t0 = socket.gettime()
-  while socket.gettime() - t0 < 15 do
-    local line = srv:log():match("ports ([^\n]+)")
-    if line then
-      srv.ports = {}
-      for name, port in line:gmatch("(%w+)=(%d+)") do srv.ports[name] = tonumber(port) end
-      return srv
-    end
-    if not alive(srv.pid) then break end
-    socket.sleep(0.05)
-  end
-  local log = srv:log()
-  srv:stop()
-  error("tlspeer did not start:\n" .. log, 2)
+  return with_ports(srv, "tlspeer")
 end
 
 return M
