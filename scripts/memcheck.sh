@@ -2,7 +2,7 @@
 # Runs a representative subset of the specs under valgrind's memcheck, against the normal build
 # (docs/reliability.md, "Memory checkers"): an invalid read or write, a use of uninitialised
 # memory or a definitely lost block fails the run. scripts/valgrind.supp holds the suppressions
-# (leaks that are glibc's). Then the GC-stress run: the same build, the whole suite, with the
+# (leaks that are glibc's). Then the GC-stress run: the same build, a subset of the specs, with the
 # collector made as eager as it goes (UVSOCKET_GC_STRESS, spec/support/gcstress.lua).
 #   ./scripts/memcheck.sh            # both
 #   ./scripts/memcheck.sh valgrind   # memcheck only

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Sets everything up and runs every test: the Catch2 unit tests and the busted specs, in a
 # normal build and again in an AddressSanitizer + UndefinedBehaviorSanitizer build (leak
-# detection on); valgrind's memcheck over a subset of the specs and the suite again with the
+# detection on); valgrind's memcheck over a subset of the specs and a subset again with the
 # collector at its most eager (scripts/memcheck.sh); then a short run of every fuzz target
 # (docs/reliability.md), and the rock as a user installs it (luarocks make into a scratch tree,
 # every example run against it).
@@ -17,7 +17,7 @@ for variant in "" --sanitize; do
   echo "== ctest in $dir"
   (cd "$dir" && ctest --output-on-failure -j 2) || status=1
 done
-echo "== valgrind memcheck over a subset, then the suite under GC stress (scripts/memcheck.sh)"
+echo "== valgrind memcheck over a subset, then a subset under GC stress (scripts/memcheck.sh)"
 ./scripts/memcheck.sh || status=1
 echo "== fuzzers, about a minute (scripts/fuzz.sh --ci)"
 ./scripts/fuzz.sh --ci || status=1
