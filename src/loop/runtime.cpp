@@ -3,6 +3,7 @@
 
 #include <new>
 
+#include "loop/heap_trim.hpp"
 #include "loop/job.hpp"
 #include "loop/signal.hpp"
 
@@ -43,6 +44,7 @@ Runtime* Runtime::create(lua_State* L) {
     luaL_error(L, "socket.core: cannot start the lookup queue");
   }
   *box = rt;
+  install_heap_trim(L);
   return rt;
 }
 
