@@ -3,10 +3,13 @@
 
 churn (default): starts bench/soak/server.lua (a task-mode echo server) in its own process and
 keeps --conns connections (default 10,000) churning against it for --seconds (default 600):
-each connects, sends --echoes lines (default 3) and reads their echoes, closes, pauses a random
-0..--pause seconds, and starts over. Every --every seconds (default 10) it asks the server for
+each connects, sends --echoes lines (default 3) and reads their echoes, waiting a random
+0..--gap seconds (default 2) before each next line, closes, pauses a random 0..--pause seconds
+(default 0.5), and starts over; with the defaults about nine in ten slots hold an open
+connection at any time. Every --every seconds (default 10) it asks the server for
 its figures on a control connection and prints a row: RSS, open descriptors, live tasks,
-watchers, timers, pooled receive bytes, clients served, errors seen by the clients.
+watchers, timers, pooled receive bytes, connections the clients hold open, connections
+served, errors seen by the clients.
 
 limit: starts the server with `ulimit -n --limit` (default 20000) and opens --conns connections
 (default 21,000, in two client processes, since each process is limited too) at once; every
@@ -50,7 +53,7 @@ def stats(port):
 
 
 class Slot:
-    __slots__ = ("sock", "left", "buf", "wake", "src")
+    __slots__ = ("sock", "left", "buf", "wake", "src", "due")
 
 
 def churn(args):
@@ -61,18 +64,18 @@ def churn(args):
     now = time.monotonic()
     for i in range(args.conns):
         s = Slot()
-        s.sock, s.left, s.buf = None, 0, b""
+        s.sock, s.left, s.buf, s.due = None, 0, b"", None
         s.wake = now + random.random() * args.ramp
         s.src = "127.0.0.%d" % (2 + i % nsrc)
         slots.append(s)
-    served = errors = 0
+    served = errors = opened = 0
     err_kinds = {}
     start = time.monotonic()
     end = start + args.seconds
     next_sample = start
     rows = []
     header = ("t_s", "rss_kb", "fds", "tasks", "watchers", "timers", "pooled", "active",
-              "accepted", "refused", "lua_kb", "conns_done", "client_errors")
+              "accepted", "refused", "lua_kb", "client_open", "conns_done", "client_errors")
     print(" ".join("%10s" % h for h in header), flush=True)
     line = b"x" * 40 + b"\n"
 
@@ -90,6 +93,7 @@ def churn(args):
                 pass
             s.sock.close()
             s.sock = None
+        s.due = None
         s.wake = time.monotonic() + random.random() * args.pause
 
     while True:
@@ -98,14 +102,24 @@ def churn(args):
             st = stats(port)
             row = (round(now - start), st["rss_kb"], st["fds"], st["tasks"], st["watchers"],
                    st["timers"], st["pooled"], st["active"], st["accepted"], st["refused"],
-                   st["lua_kb"], served, errors)
+                   st["lua_kb"], opened, served, errors)
             rows.append(row)
             print(" ".join("%10s" % v for v in row), flush=True)
             next_sample += args.every
             if now >= end:
                 break
         draining = now >= end - args.every / 2
+        opened = 0
         for s in slots:
+            if s.due is not None and s.due <= now:
+                s.due = None
+                try:
+                    s.sock.send(line)
+                except OSError as e:
+                    fail(s, e.strerror or e.__class__.__name__)
+                continue
+            if s.sock is not None:
+                opened += 1
             if s.sock is None and not draining and s.wake <= now:
                 c = socket.socket()
                 c.setblocking(False)
@@ -140,6 +154,8 @@ def churn(args):
                         if s.left == 0:
                             served += 1
                             close(s)
+                        elif args.gap > 0:
+                            s.due = now + random.random() * args.gap
                         else:
                             s.sock.send(line)
             except OSError as e:
@@ -255,8 +271,9 @@ def main():
     ap.add_argument("--seconds", type=float, default=600)
     ap.add_argument("--conns", type=int, default=None)
     ap.add_argument("--echoes", type=int, default=3)
-    ap.add_argument("--pause", type=float, default=8.0)
-    ap.add_argument("--ramp", type=float, default=5.0)
+    ap.add_argument("--pause", type=float, default=0.5)
+    ap.add_argument("--gap", type=float, default=2.0)
+    ap.add_argument("--ramp", type=float, default=10.0)
     ap.add_argument("--every", type=float, default=10)
     ap.add_argument("--limit", type=int, default=20000)
     ap.add_argument("--timeout", type=int, default=30)
