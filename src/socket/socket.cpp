@@ -107,6 +107,7 @@ void close_socket(Socket* s, bool collected) {
     if (s->fd >= 0) {
       ::close(s->fd);
       s->fd = -1;
+      s->sr->descriptor_freed();
     }
     s->buf.release(s->sr->pool());
     s->pending = 0;

@@ -1,6 +1,7 @@
 // socket_runtime.cpp: see socket_runtime.hpp. Layer: transport.
 #include "socket/socket_runtime.hpp"
 
+#include <algorithm>
 #include <new>
 
 #include "socket/fd_watch.hpp"
@@ -27,6 +28,27 @@ bool SocketRuntime::set_watcher(int fd, FdWatch* w) {
   }
   by_fd_[i] = w;
   return true;
+}
+
+bool SocketRuntime::add_freed_waiter(loop::Task* t) {
+  try {
+    freed_.tasks.push_back(t);
+  } catch (...) {  // no exception may reach Lua's frames
+    return false;
+  }
+  return true;
+}
+
+void SocketRuntime::FreedWaiters::detach(loop::Task* t) {
+  auto it = std::find(tasks.begin(), tasks.end(), t);
+  if (it != tasks.end()) tasks.erase(it);
+}
+
+void SocketRuntime::wake_freed() {
+  std::vector<loop::Task*> woken;
+  woken.swap(freed_.tasks);  // wake() detaches each from the list it is no longer in
+  for (loop::Task* t : woken)
+    rt_->wake(t, loop::Wake::kReady);
 }
 
 void SocketRuntime::shutdown() {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "loop/runtime.hpp"
@@ -36,13 +37,46 @@ class SocketRuntime final : public loop::Extension {
   // Registers (or, with nullptr, forgets) the watcher of `fd`; false if the table cannot grow.
   [[nodiscard]] bool set_watcher(int fd, FdWatch* w);
 
+  // Out of descriptors (docs/async.md). An accept that failed for lack of descriptors or memory
+  // records it here; until a descriptor of this runtime is freed (a socket closed) or
+  // kExhaustedBackoff passes, the next accepts made in tasks wait for either before trying
+  // again, so that a loop calling accept at once cannot spin, and the tasks that would free a
+  // descriptor get to run.
+  static constexpr double kExhaustedBackoff = 0.1;
+  void note_exhausted(double now) {
+    exhausted_until_ = now + kExhaustedBackoff;
+    exhausted_closes_ = closes_;
+  }
+  // Seconds an accept made now should wait for a freed descriptor; 0 for none.
+  [[nodiscard]] double exhausted_wait(double now) const {
+    return closes_ == exhausted_closes_ && now < exhausted_until_ ? exhausted_until_ - now : 0;
+  }
+  // A socket of this runtime closed its descriptor: wakes the accepts waiting for one.
+  void descriptor_freed() {
+    closes_++;
+    if (!freed_.tasks.empty()) wake_freed();
+  }
+  // What those accepts wait on.
+  [[nodiscard]] loop::WaitSource* freed_waiters() { return &freed_; }
+  bool add_freed_waiter(loop::Task* t);
+
   void shutdown() override;
   void describe(lua_State* L) override;
 
  private:
+  struct FreedWaiters final : loop::WaitSource {
+    std::vector<loop::Task*> tasks;
+    void detach(loop::Task* t) override;
+  };
+
   explicit SocketRuntime(loop::Runtime* rt) : rt_(rt) {}
+  void wake_freed();
   loop::Runtime* rt_;
   std::vector<FdWatch*> by_fd_;
+  FreedWaiters freed_;
+  uint64_t closes_ = 0;
+  uint64_t exhausted_closes_ = 0;
+  double exhausted_until_ = 0;
   BufferPool pool_;
   char scratch_[kScratchSize];
 };

@@ -22,6 +22,7 @@
 namespace uvs::socket {
 
 using loop::Runtime;
+using loop::Wake;
 
 namespace {
 
@@ -492,19 +493,72 @@ int tls_stream_send(lua_State* L, Socket* s) { return send_entry<true>(L, s); }
 
 namespace {
 
+// Waiting for a descriptor of the runtime to be freed, or the end of the back-off that an
+// accept failing for lack of descriptors began (SocketRuntime::note_exhausted). Only a task
+// waits so: outside tasks nothing else runs that could free one, and the accept tries again
+// at once, as LuaSocket's does.
+class FreedWait final : public loop::Waitable {
+ public:
+  explicit FreedWait(SocketRuntime* sr) : sr_(sr) {}
+  bool attach(Runtime*, loop::Task* t, loop::WaitSource** src) override {
+    if (!sr_->add_freed_waiter(t)) return false;
+    *src = sr_->freed_waiters();
+    return true;
+  }
+  Wake block(double) override { return Wake::kRefused; }
+  [[nodiscard]] bool can_block() const override { return false; }
+
+ private:
+  SocketRuntime* sr_;
+};
+
+constexpr lua_KContext kAfterExhausted = 1;
+
+bool exhausted(int err) {
+  return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
 // Stack: server, client class name, the client object to be (closed until a connection comes:
 // created before the server is claimed, so that its allocation cannot fail with the server
 // claimed and a connection accepted).
 int accept_k(lua_State* L, int status, lua_KContext ctx) {
   auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
   auto* c = static_cast<Socket*>(lua_touserdata(L, 3));
-  int err = status == LUA_YIELD ? resume_status(L, s->sr) : kIoDone;
   const loop::Deadline d(s->tm, s->rd_start);
+  int err = kIoDone;
+  bool waited_freed = false;
+  if (status == LUA_YIELD) {
+    const Wake w = loop::resumed(L, s->sr->rt());
+    err = io_status(w);
+    waited_freed = ctx == kAfterExhausted;
+    // The end of the back-off is not the end of the call's own time.
+    if (waited_freed && w == Wake::kTimeout && d.remaining(Runtime::now()) != 0.0) err = kIoDone;
+  }
   while (err == kIoDone) {
     if (s->fd < 0) {
       err = kIoClosed;
       break;
     }
+    const double backoff = waited_freed ? 0 : s->sr->exhausted_wait(Runtime::now());
+    if (backoff > 0 && !d.never_wait()) {
+      const double left = d.remaining(Runtime::now());
+      FreedWait w(s->sr);
+      loop::WaitSpec spec;
+      spec.timeout = left < 0 || backoff < left ? backoff : left;
+      spec.what = "accept (out of descriptors)";
+      spec.fd = s->fd;
+      const Wake r = loop::wait(L, s->sr->rt(), w, spec);
+      if (r == Wake::kNone) return loop::yield(L, s->sr->rt(), kAfterExhausted, accept_k);
+      if (r == Wake::kCancelled) {
+        err = kIoCancelled;
+        break;
+      }
+      if (r == Wake::kTimeout && left >= 0 && !(backoff < left)) {
+        err = kIoTimeout;
+        break;
+      }
+    }
+    waited_freed = false;
     sockaddr_storage addr{};
     socklen_t alen = sizeof addr;
     const int fd =
@@ -527,7 +581,9 @@ int accept_k(lua_State* L, int status, lua_KContext ctx) {
     if (err == EAGAIN || err == EWOULDBLOCK || err == ECONNABORTED) {
       if (err != ECONNABORTED && s->watch) s->watch->drained();
       err = wait_fd(L, s, FdWatch::kRead, d, "accept");
-      if (err == kYield) return loop::yield(L, s->sr->rt(), ctx, accept_k);
+      if (err == kYield) return loop::yield(L, s->sr->rt(), 0, accept_k);
+    } else if (exhausted(err)) {
+      s->sr->note_exhausted(Runtime::now());  // this call fails now; the next ones wait
     }
   }
   release(L, s, s->reading);
