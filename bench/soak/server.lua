@@ -2,7 +2,7 @@
 -- async.serve runs one task per client, each echoing lines until the peer closes. The line
 -- "STATS" is answered with the figures the soak driver samples: RSS (kB), open descriptors,
 -- live tasks, descriptor watchers, armed timers, pooled receive bytes, clients accepted and
--- accepts refused (out of descriptors).
+-- accepts refused (out of descriptors), the Lua heap (kB) and the heap trims so far.
 -- Usage: lua5.4 server.lua PORT   (prints "ready PORT" once listening)
 local socket = require("socket")
 local async = socket.async
@@ -40,9 +40,9 @@ local function stats()
   local d = async._debug()
   local s = async.servestats(acceptor) or {}
   return ("rss_kb=%d fds=%d tasks=%d watchers=%d timers=%d pooled=%d active=%d accepted=%d "
-    .. "refused=%d lua_kb=%d"):format(rss_kb(), fds(), d.tasks, d.watchers, d.timers,
+    .. "refused=%d lua_kb=%d trims=%d"):format(rss_kb(), fds(), d.tasks, d.watchers, d.timers,
     d.pooled_bytes, s.active or -1, s.accepted or -1, s.refused or -1,
-    math.floor(collectgarbage("count")))
+    math.floor(collectgarbage("count")), d.heap_trims)
 end
 
 async.run(function()

@@ -3,21 +3,50 @@
 //
 // A server that held ten thousand connections keeps, once they closed, the memory their
 // objects took: glibc's malloc returns to the system only the free space at the top of its
-// heap, and the free chunks below stay resident. After every cycle of the Lua collector (which
-// is when closed connections' objects are freed), the trimmer compares the allocator's bytes
-// in use with their highest figure at a cycle's end since the last trim; when they fell by a
-// sixteenth of it and by 256 KiB or more, it calls malloc_trim(0), which releases every whole
-// free page. A burst's end takes a few trims (objects that lived among the freed ones die a
-// cycle later, and then whole pages come free); a steady load takes none and pays one
-// mallinfo2() per cycle. Without glibc (2.33 or later) it does nothing.
+// heap, and the free chunks below stay resident. malloc_trim(0) gives every whole free page
+// back, but it walks every free chunk: on a fragmented heap of 50 MB it took 50 to 150 ms. So
+// the trimmer decides cheaply and trims only where waiting costs nothing:
+// - a sentinel object, remade by its own finalizer, counts the collector's cycles;
+// - at the runtime's idle points (before a wait blocks the thread, and before the scheduler
+//   polls with no task ready) the first look after a cycle reads the Lua heap's size, which is
+//   then at the low point of the collector's sawtooth; when it fell by an eighth of its highest
+//   such figure since the last trim, and by 256 KiB or more, a trim is due;
+// - a due trim runs at the next idle point where waiting is free: any wait outside the
+//   scheduler, and in the scheduler a poll that follows one that waited 20 ms or more (a loop
+//   under load never does; the scheduler then polls for at most 50 ms, to look again).
+// A steady load pays a counter comparison per idle point. Without glibc it never trims.
 #pragma once
+
+#include <cstddef>
+#include <cstdint>
 
 #include "lua/lua_api.hpp"
 
 namespace uvs::loop {
 
-// Arms the trimmer in L's state: a sentinel object whose finalizer runs once per collection
-// cycle and makes its successor. Once per state (the runtime calls it when it is created).
-void install_heap_trim(lua_State* L);
+class HeapTrim {
+ public:
+  // A poll that waited this long means the loop is quiet.
+  static constexpr uint64_t kQuietNs = 20000000;
+  // How long the scheduler polls at most while a trim is due.
+  static constexpr uint64_t kRecheckMs = 50;
+
+  // Arms the cycle sentinel; `handle` is the stack index of the runtime's handle, which the
+  // finalizer keeps as its upvalue to find the runtime.
+  static void install(lua_State* L, int handle);
+  // A collection cycle ended (the sentinel's finalizer).
+  void cycle_ended() { cycles_++; }
+  // An idle point; `quiet` says whether waiting now costs nothing. Returns whether a trim is
+  // still due.
+  bool idle(lua_State* L, bool quiet);
+  [[nodiscard]] uint64_t trims() const { return trims_; }
+
+ private:
+  uint64_t cycles_ = 0;
+  uint64_t seen_ = 0;  // cycles_ at the last look at the heap
+  uint64_t trims_ = 0;
+  size_t peak_kb_ = 0;
+  bool due_ = false;
+};
 
 }  // namespace uvs::loop

@@ -3,7 +3,6 @@
 
 #include <new>
 
-#include "loop/heap_trim.hpp"
 #include "loop/job.hpp"
 #include "loop/signal.hpp"
 
@@ -44,7 +43,9 @@ Runtime* Runtime::create(lua_State* L) {
     luaL_error(L, "socket.core: cannot start the lookup queue");
   }
   *box = rt;
-  install_heap_trim(L);
+  uv_timer_init(&rt->loop_, &rt->trim_timer_);  // closed in shutdown()
+  uv_unref(reinterpret_cast<uv_handle_t*>(&rt->trim_timer_));
+  HeapTrim::install(L, -1);
   return rt;
 }
 

@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "loop/heap_trim.hpp"
 #include "loop/task.hpp"
 #include "loop/timer_heap.hpp"
 #include "lua/lua_api.hpp"
@@ -133,6 +134,8 @@ class Runtime {
   // Active libuv handles other than the runtime's own, plus requests in flight: zero means
   // nothing is left that could keep the loop running.
   [[nodiscard]] size_t open_handles();
+  // The heap trimmer (heap_trim.hpp), asked at every idle point.
+  HeapTrim& heap() { return heap_; }
   [[nodiscard]] uint64_t max_lag() const { return max_lag_; }
   [[nodiscard]] uint64_t idle_ns() const { return idle_ns_; }
   void reset_lag() { max_lag_ = 0; }
@@ -176,6 +179,9 @@ class Runtime {
   // the start of uv_run, which would otherwise leave the poll without a timeout.
   uv_timer_t tick_{};
   uv_prepare_t prepare_{};
+  uv_timer_t trim_timer_{};  // ends the poll while a trim is due (heap_trim.hpp)
+  HeapTrim heap_;
+  uint64_t last_poll_ns_ = 0;  // how long the scheduler's previous poll waited
   TimerHeap timers_;
   Parking parking_;
   Extension* ext_ = nullptr;  // deleted in on_gc, after shutdown

@@ -334,10 +334,15 @@ int Runtime::run(lua_State* L) {
       break;
     }
     arm_tick();
+    if (heap_.idle(L, last_poll_ns_ >= HeapTrim::kQuietNs)) {
+      uv_timer_start(
+          &trim_timer_, [](uv_timer_t*) {}, HeapTrim::kRecheckMs, 0);
+    }
     iteration_++;
     const uint64_t before = uv_hrtime();
     uv_run(&loop_, UV_RUN_ONCE);
-    idle_ns_ += uv_hrtime() - before;
+    last_poll_ns_ = uv_hrtime() - before;
+    idle_ns_ += last_poll_ns_;
     expire_timers();
   }
   running_ = false;
