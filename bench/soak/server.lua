@@ -37,12 +37,13 @@ local acceptor
 
 local function stats()
   collectgarbage()
+  async.sleep(0.05)  -- an idle moment, where the runtime gives free memory back
   local d = async._debug()
   local s = async.servestats(acceptor) or {}
   return ("rss_kb=%d fds=%d tasks=%d watchers=%d timers=%d pooled=%d active=%d accepted=%d "
-    .. "refused=%d lua_kb=%d trims=%d"):format(rss_kb(), fds(), d.tasks, d.watchers, d.timers,
+    .. "refused=%d lua_kb=%d trims=%d trim_ms=%d"):format(rss_kb(), fds(), d.tasks, d.watchers, d.timers,
     d.pooled_bytes, s.active or -1, s.accepted or -1, s.refused or -1,
-    math.floor(collectgarbage("count")), d.heap_trims)
+    math.floor(collectgarbage("count")), d.heap_trims, math.floor(d.heap_trim_ms))
 end
 
 async.run(function()

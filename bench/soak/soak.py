@@ -75,7 +75,7 @@ def churn(args):
     next_sample = start
     rows = []
     header = ("t_s", "rss_kb", "fds", "tasks", "watchers", "timers", "pooled", "active",
-              "accepted", "refused", "lua_kb", "trims", "client_open", "conns_done", "client_errors")
+              "accepted", "refused", "lua_kb", "trims", "trim_ms", "client_open", "conns_done", "client_errors")
     print(" ".join("%10s" % h for h in header), flush=True)
     line = b"x" * 40 + b"\n"
 
@@ -102,7 +102,7 @@ def churn(args):
             st = stats(port)
             row = (round(now - start), st["rss_kb"], st["fds"], st["tasks"], st["watchers"],
                    st["timers"], st["pooled"], st["active"], st["accepted"], st["refused"],
-                   st["lua_kb"], st["trims"], opened, served, errors)
+                   st["lua_kb"], st["trims"], st["trim_ms"], opened, served, errors)
             rows.append(row)
             print(" ".join("%10s" % v for v in row), flush=True)
             next_sample += args.every

@@ -297,7 +297,7 @@ int async_tasks(lua_State* L) {
 
 // Describes one task into the table on top.
 void describe(lua_State* L, Runtime* rt, Task* t, uint64_t now) {
-  lua_createtable(L, 0, 7);
+  lua_createtable(L, 0, 8);
   lua_pushinteger(L, static_cast<lua_Integer>(t->id));
   lua_setfield(L, -2, "id");
   lua_pushstring(L, state_name(t->state));
@@ -398,7 +398,7 @@ int async_watchdog(lua_State* L) {
 int async_debug(lua_State* L) {
   Runtime* rt = Runtime::of(L);
   rt->flush_closing();
-  lua_createtable(L, 0, 7);
+  lua_createtable(L, 0, 8);
   lua_pushinteger(L, static_cast<lua_Integer>(rt->live_tasks()));
   lua_setfield(L, -2, "tasks");
   lua_pushinteger(L, static_cast<lua_Integer>(rt->live_watchers()));
@@ -411,6 +411,8 @@ int async_debug(lua_State* L) {
   lua_setfield(L, -2, "handles");
   lua_pushinteger(L, static_cast<lua_Integer>(rt->heap().trims()));
   lua_setfield(L, -2, "heap_trims");
+  lua_pushnumber(L, static_cast<lua_Number>(rt->heap().trim_ns()) * 1e-6);
+  lua_setfield(L, -2, "heap_trim_ms");
   if (Extension* e = rt->extension()) e->describe(L);
   return 1;
 }

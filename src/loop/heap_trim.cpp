@@ -6,6 +6,8 @@
 #define UVS_HEAP_TRIM 1
 #endif
 
+#include <uv.h>
+
 #include "loop/runtime.hpp"
 
 namespace uvs::loop {
@@ -57,7 +59,9 @@ bool HeapTrim::idle(lua_State* L, bool quiet) {
   }
   if (!due_ || !quiet) return due_;
 #ifdef UVS_HEAP_TRIM
+  const uint64_t t0 = uv_hrtime();
   malloc_trim(0);
+  trim_ns_ += uv_hrtime() - t0;
   trims_++;
 #endif
   due_ = false;

@@ -12,8 +12,8 @@
 //   then at the low point of the collector's sawtooth; when it fell by an eighth of its highest
 //   such figure since the last trim, and by 256 KiB or more, a trim is due;
 // - a due trim runs at the next idle point where waiting is free: any wait outside the
-//   scheduler, and in the scheduler a poll that follows one that waited 20 ms or more (a loop
-//   under load never does; the scheduler then polls for at most 50 ms, to look again).
+//   scheduler, and in the scheduler a poll that follows one that waited 100 ms or more (a busy
+//   loop never does; the scheduler then polls for at most 250 ms, to look again).
 // A steady load pays a counter comparison per idle point. Without glibc it never trims.
 #pragma once
 
@@ -27,9 +27,9 @@ namespace uvs::loop {
 class HeapTrim {
  public:
   // A poll that waited this long means the loop is quiet.
-  static constexpr uint64_t kQuietNs = 20000000;
+  static constexpr uint64_t kQuietNs = 100000000;
   // How long the scheduler polls at most while a trim is due.
-  static constexpr uint64_t kRecheckMs = 50;
+  static constexpr uint64_t kRecheckMs = 250;
 
   // Arms the cycle sentinel; `handle` is the stack index of the runtime's handle, which the
   // finalizer keeps as its upvalue to find the runtime.
@@ -40,11 +40,13 @@ class HeapTrim {
   // still due.
   bool idle(lua_State* L, bool quiet);
   [[nodiscard]] uint64_t trims() const { return trims_; }
+  [[nodiscard]] uint64_t trim_ns() const { return trim_ns_; }  // time spent trimming
 
  private:
   uint64_t cycles_ = 0;
   uint64_t seen_ = 0;  // cycles_ at the last look at the heap
   uint64_t trims_ = 0;
+  uint64_t trim_ns_ = 0;
   size_t peak_kb_ = 0;
   bool due_ = false;
 };
