@@ -16,6 +16,7 @@ namespace {
 
 constexpr const char* kSentinelClass = "uvsocket.heaptrim";
 constexpr size_t kMinDropKb = 256;
+constexpr size_t kMinDropWatchers = 64;
 
 void make_sentinel(lua_State* L) {
   lua_newuserdatauv(L, 1, 0);
@@ -46,7 +47,13 @@ void HeapTrim::install(lua_State* L, int handle) {
   make_sentinel(L);
 }
 
-bool HeapTrim::idle(lua_State* L, bool quiet) {
+bool HeapTrim::idle(lua_State* L, bool quiet, size_t watchers) {
+  if (watchers > peak_watchers_) {
+    peak_watchers_ = watchers;
+  } else if (peak_watchers_ - watchers >= kMinDropWatchers &&
+             peak_watchers_ - watchers >= peak_watchers_ / 8) {
+    due_ = true;
+  }
   if (cycles_ != seen_) {
     seen_ = cycles_;
     const int kb = lua_gc(L, LUA_GCCOUNT);
@@ -65,6 +72,7 @@ bool HeapTrim::idle(lua_State* L, bool quiet) {
   trims_++;
 #endif
   due_ = false;
+  peak_watchers_ = watchers;
   const int kb = lua_gc(L, LUA_GCCOUNT);
   peak_kb_ = kb >= 0 ? static_cast<size_t>(kb) : 0;
   return false;

@@ -10,7 +10,10 @@
 // - at the runtime's idle points (before a wait blocks the thread, and before the scheduler
 //   polls with no task ready) the first look after a cycle reads the Lua heap's size, which is
 //   then at the low point of the collector's sawtooth; when it fell by an eighth of its highest
-//   such figure since the last trim, and by 256 KiB or more, a trim is due;
+//   such figure since the last trim, and by 256 KiB or more, a trim is due; so it is when the
+//   descriptor watchers (about one per connection) fell by an eighth of their highest count
+//   since the last trim, and by 64 or more, since what the C side frees (receive buffers,
+//   watchers) does not show in the Lua heap;
 // - a due trim runs at the next idle point where waiting is free: any wait outside the
 //   scheduler, and in the scheduler a poll that follows one that waited 100 ms or more (a busy
 //   loop never does; the scheduler then polls for at most 250 ms, to look again).
@@ -36,9 +39,9 @@ class HeapTrim {
   static void install(lua_State* L, int handle);
   // A collection cycle ended (the sentinel's finalizer).
   void cycle_ended() { cycles_++; }
-  // An idle point; `quiet` says whether waiting now costs nothing. Returns whether a trim is
-  // still due.
-  bool idle(lua_State* L, bool quiet);
+  // An idle point; `quiet` says whether waiting now costs nothing, `watchers` is the number of
+  // live descriptor watchers. Returns whether a trim is still due.
+  bool idle(lua_State* L, bool quiet, size_t watchers);
   [[nodiscard]] uint64_t trims() const { return trims_; }
   [[nodiscard]] uint64_t trim_ns() const { return trim_ns_; }  // time spent trimming
 
@@ -48,6 +51,7 @@ class HeapTrim {
   uint64_t trims_ = 0;
   uint64_t trim_ns_ = 0;
   size_t peak_kb_ = 0;
+  size_t peak_watchers_ = 0;
   bool due_ = false;
 };
 

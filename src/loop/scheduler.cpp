@@ -334,7 +334,7 @@ int Runtime::run(lua_State* L) {
       break;
     }
     arm_tick();
-    if (heap_.idle(L, last_poll_ns_ >= HeapTrim::kQuietNs)) {
+    if (heap_.idle(L, last_poll_ns_ >= HeapTrim::kQuietNs, watchers_)) {
       uv_timer_start(
           &trim_timer_, [](uv_timer_t*) {}, HeapTrim::kRecheckMs, 0);
     }

@@ -71,7 +71,8 @@ Wake wait(lua_State* L, Runtime* rt, Waitable& w, const WaitSpec& spec) {
   }
   if (!w.can_block()) return Wake::kRefused;
   if (t && timeout != 0.0) rt->warn_blocking(L);
-  if (timeout != 0.0) rt->heap().idle(L, true);  // the thread waits now: a trim costs nothing
+  if (timeout != 0.0)
+    rt->heap().idle(L, true, rt->live_watchers());  // the thread waits now: a trim costs nothing
   const Wake r = w.block(timeout);
   if (t) t->clamped = clamped && r == Wake::kTimeout;
   return r;
