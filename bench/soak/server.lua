@@ -41,8 +41,9 @@ local function stats()
   local d = async._debug()
   local s = async.servestats(acceptor) or {}
   return ("rss_kb=%d fds=%d tasks=%d watchers=%d timers=%d pooled=%d active=%d accepted=%d "
-    .. "refused=%d lua_kb=%d trims=%d trim_ms=%d"):format(rss_kb(), fds(), d.tasks, d.watchers, d.timers,
-    d.pooled_bytes, s.active or -1, s.accepted or -1, s.refused or -1,
+    .. "refused=%d shed=%d lua_kb=%d trims=%d trim_ms=%d"):format(rss_kb(), fds(), d.tasks,
+    d.watchers, d.timers,
+    d.pooled_bytes, s.active or -1, s.accepted or -1, s.refused or -1, s.shed or -1,
     math.floor(collectgarbage("count")), d.heap_trims, math.floor(d.heap_trim_ms))
 end
 

@@ -52,6 +52,15 @@ def stats(port):
     return dict(kv.split("=") for kv in buf.decode().split())
 
 
+def proc_stats(pid):
+    """The server's RSS and open descriptors read from /proc: at the descriptor limit it cannot
+    accept a control connection."""
+    kids = open(f"/proc/{pid}/task/{pid}/children").read().split()
+    lua = int(kids[0]) if kids else pid  # the interpreter under `timeout`
+    rss = next(l.split()[1] for l in open(f"/proc/{lua}/status") if l.startswith("VmRSS:"))
+    return {"rss_kb": rss, "fds": len(os.listdir(f"/proc/{lua}/fd"))}
+
+
 class Slot:
     __slots__ = ("sock", "left", "buf", "wake", "src", "due")
 
@@ -192,6 +201,7 @@ def limit_client(port, n, first_src, timeout):
         state[c] = "connecting"
     ok = 0
     slowest = 0.0
+    slowest_error = 0.0
     deadline = t0 + timeout
     while state and time.monotonic() < deadline:
         for key, ev in sel.select(timeout=0.5):
@@ -213,18 +223,23 @@ def limit_client(port, n, first_src, timeout):
                     else:
                         k = "closed" if not d else "garbled"
                         kinds[k] = kinds.get(k, 0) + 1
+                        slowest_error = max(slowest_error, time.monotonic() - t0)
                     sel.unregister(c)
                     del state[c]
             except OSError as e:
                 k = e.strerror or str(e)
                 kinds[k] = kinds.get(k, 0) + 1
+                slowest_error = max(slowest_error, time.monotonic() - t0)
                 sel.unregister(c)
                 del state[c]
     for c, st in state.items():
         kinds["no answer after %ds (%s)" % (timeout, st)] = \
             kinds.get("no answer after %ds (%s)" % (timeout, st), 0) + 1
-    print(repr({"n": n, "kinds": kinds, "slowest_echo_s": round(slowest, 2)}), flush=True)
-    time.sleep(2)  # hold the connections until the parent has sampled the server
+    print(repr({"n": n, "kinds": kinds, "slowest_echo_s": round(slowest, 2),
+                "slowest_refusal_s": round(slowest_error, 2)}), flush=True)
+    # Hold every connection to the end of the window, so that a connection past the limit can
+    # only be refused, never served on a descriptor another one freed.
+    time.sleep(max(0.0, deadline - time.monotonic()) + 2)
 
 
 def limit(args):
@@ -236,7 +251,7 @@ def limit(args):
             [sys.executable, __file__, "--child", str(port), str(half), str(2 + 8 * k),
              str(args.timeout)], stdout=subprocess.PIPE, text=True))
     time.sleep(args.timeout / 2)
-    st = stats(port)
+    st = proc_stats(server.pid)
     print("server while the clients hold their connections:",
           " ".join(f"{k}={v}" for k, v in st.items()))
     total = {}

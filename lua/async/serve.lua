@@ -25,6 +25,9 @@ local M = {}
 
 -- Seconds the accept loop waits after running out of descriptors, unless a client ends first.
 M.BACKOFF = 0.1
+-- Seconds out of descriptors on end after which the connections waiting to be accepted are
+-- refused (closed at once) rather than left to wait.
+M.REFUSE_AFTER = 5
 
 local servers = {}   -- listening socket -> its serve state
 local handlers = setmetatable({}, { __mode = "k" })  -- live handler tasks
@@ -79,6 +82,7 @@ local function accept_loop(server, handler, st)
     else
       local client, err = server:accept()
       if client then
+        st.exhausted_since = nil
         st.active = st.active + 1
         local task = spawn(run_client, handler, client, st)
         local ip, port = client:getpeername()
@@ -99,6 +103,15 @@ local function accept_loop(server, handler, st)
         end
         local why
         if exhausted(err) then
+          -- Out of descriptors for REFUSE_AFTER seconds on end: the connections waiting in the
+          -- listen queue would wait until their clients give up; refuse them instead (each is
+          -- accepted on the runtime's spare descriptor and closed), a few at a time.
+          st.exhausted_since = st.exhausted_since or t
+          if t - st.exhausted_since >= M.REFUSE_AFTER then
+            local n = 0
+            while n < 256 and server.refuse and server:refuse() do n = n + 1 end
+            st.shed = st.shed + n
+          end
           st.parked = true
           why = select(2, park(M.BACKOFF))
           st.parked = false
@@ -146,7 +159,7 @@ function M.serve(server, handler, options)
   if options and options.tls ~= nil then
     handler = require("socket.async.serve_tls").handler(handler, options)
   end
-  local st = { max = max, active = 0, parked = false, accepted = 0, refused = 0,
+  local st = { max = max, active = 0, parked = false, accepted = 0, refused = 0, shed = 0,
                onshutdown = onshutdown }
   local acceptor = spawn(accept_loop, server, handler, st)
   st.acceptor = acceptor
@@ -207,12 +220,12 @@ function M.serving()
   return n
 end
 
--- async.servestats(acceptor) -> { active =, accepted =, refused = } for a serve() loop that is
--- still accepting, or nil.
+-- async.servestats(acceptor) -> { active =, accepted =, refused =, shed = } for a serve() loop
+-- that is still accepting, or nil.
 function M.servestats(acceptor)
   for _, st in pairs(servers) do
     if st.acceptor == acceptor then
-      return { active = st.active, accepted = st.accepted, refused = st.refused }
+      return { active = st.active, accepted = st.accepted, refused = st.refused, shed = st.shed }
     end
   end
   return nil

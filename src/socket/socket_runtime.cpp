@@ -1,7 +1,12 @@
 // socket_runtime.cpp: see socket_runtime.hpp. Layer: transport.
 #include "socket/socket_runtime.hpp"
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <new>
 
 #include "socket/fd_watch.hpp"
@@ -12,6 +17,7 @@ SocketRuntime* SocketRuntime::install(lua_State* L, loop::Runtime* rt) {
   auto* sr = new (std::nothrow) SocketRuntime(rt);  // deleted by the runtime, after shutdown
   if (!sr) luaL_error(L, "socket.core: not enough memory");
   rt->set_extension(sr);
+  sr->keep_spare();
   return sr;
 }
 
@@ -28,6 +34,24 @@ bool SocketRuntime::set_watcher(int fd, FdWatch* w) {
   }
   by_fd_[i] = w;
   return true;
+}
+
+void SocketRuntime::keep_spare() {
+  if (spare_ < 0) spare_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+bool SocketRuntime::refuse_one(int listen_fd) {
+  keep_spare();
+  if (spare_ < 0 || listen_fd < 0) return false;
+  ::close(spare_);
+  spare_ = -1;
+  int fd;
+  do {
+    fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd >= 0) ::close(fd);  // the peer reads the end of the stream (or a reset if it sent)
+  keep_spare();
+  return fd >= 0;
 }
 
 bool SocketRuntime::add_freed_waiter(loop::Task* t) {
@@ -52,6 +76,10 @@ void SocketRuntime::wake_freed() {
 }
 
 void SocketRuntime::shutdown() {
+  if (spare_ >= 0) {
+    ::close(spare_);
+    spare_ = -1;
+  }
   // Each close() takes the watcher out of the table; the loop frees it in its close callback.
   for (size_t i = 0; i < by_fd_.size(); i++) {
     if (FdWatch* w = by_fd_[i]) w->close();

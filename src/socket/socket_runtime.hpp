@@ -56,6 +56,11 @@ class SocketRuntime final : public loop::Extension {
     closes_++;
     if (!freed_.tasks.empty()) wake_freed();
   }
+  // A descriptor kept open on /dev/null from the start, so that a server out of descriptors can
+  // still accept a waiting connection to refuse it (server:refuse()). Returns the accepted
+  // descriptor's fate: true if one was accepted and closed, false if none waited (or the spare
+  // could not be had).
+  bool refuse_one(int listen_fd);
   // What those accepts wait on.
   [[nodiscard]] loop::WaitSource* freed_waiters() { return &freed_; }
   bool add_freed_waiter(loop::Task* t);
@@ -71,12 +76,14 @@ class SocketRuntime final : public loop::Extension {
 
   explicit SocketRuntime(loop::Runtime* rt) : rt_(rt) {}
   void wake_freed();
+  void keep_spare();
   loop::Runtime* rt_;
   std::vector<FdWatch*> by_fd_;
   FreedWaiters freed_;
   uint64_t closes_ = 0;
   uint64_t exhausted_closes_ = 0;
   double exhausted_until_ = 0;
+  int spare_ = -1;
   BufferPool pool_;
   char scratch_[kScratchSize];
 };

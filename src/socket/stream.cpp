@@ -608,6 +608,11 @@ int accept_turn_k(lua_State* L, int status, lua_KContext ctx) {
 
 }  // namespace
 
+int stream_refuse(lua_State* L, Socket* s) {
+  lua_pushboolean(L, !s->closed && s->sr->refuse_one(s->fd));
+  return 1;
+}
+
 int stream_accept(lua_State* L, Socket* s, const char* client_class) {
   lua_settop(L, 1);
   lua_pushstring(L, client_class);

@@ -29,6 +29,9 @@ int tls_stream_receive_any(lua_State* L, Socket* s);
 int tls_stream_send(lua_State* L, Socket* s);
 
 // server:accept() -> client | nil, err, for a server of class `client_class`'s family.
+// server:refuse() -> true if a waiting connection was accepted and closed at once (on the
+// runtime's spare descriptor, so even out of descriptors), false if none waited. Never waits.
+int stream_refuse(lua_State* L, Socket* s);
 int stream_accept(lua_State* L, Socket* s, const char* client_class);
 
 }  // namespace uvs::socket

@@ -56,6 +56,8 @@ int tcp_accept(lua_State* L) {
   return stream_accept(L, check_socket(L, 1, kTcpServer, kServer), kClient);
 }
 
+int tcp_refuse(lua_State* L) { return stream_refuse(L, check_socket(L, 1, kTcpServer, kServer)); }
+
 int tcp_receive(lua_State* L) { return stream_receive(L, check_socket(L, 1, kTcpClient, kClient)); }
 
 int tcp_receiveany(lua_State* L) {
@@ -105,6 +107,7 @@ const luaL_Reg kMethods[] = {
     {"gettimeout", tcp_gettimeout},
     {"listen", tcp_listen},
     {"receive", tcp_receive},
+    {"refuse", tcp_refuse},
     {"receiveany", tcp_receiveany},
     {"send", tcp_send},
     {"setfd", tcp_setfd},

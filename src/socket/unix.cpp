@@ -159,6 +159,9 @@ int us_listen(lua_State* L) {
   set_class(L, 1, kStreamServer);
   return push_ok(L);
 }
+int us_refuse(lua_State* L) {
+  return stream_refuse(L, check_socket(L, 1, kUnixStreamServer, kStreamServer));
+}
 int us_receive(lua_State* L) { return stream_receive(L, stream_client(L)); }
 int us_receiveany(lua_State* L) { return stream_receive_any(L, stream_client(L)); }
 int us_send(lua_State* L) { return stream_send(L, stream_client(L)); }
@@ -195,6 +198,7 @@ const luaL_Reg kStreamMethods[] = {
     {"gettimeout", us_gettimeout},
     {"listen", us_listen},
     {"receive", us_receive},
+    {"refuse", us_refuse},
     {"receiveany", us_receiveany},
     {"send", us_send},
     {"setfd", us_setfd},
