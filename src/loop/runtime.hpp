@@ -168,6 +168,8 @@ class Runtime {
   void expire_timers();
   void arm_tick();
   static void on_prepare(uv_prepare_t* h);
+  void arm_idle();
+  void collect_idle(lua_State* L);
 
   uv_loop_t loop_{};
   // The earliest task deadline is handed to libuv by `tick_`. It is armed before each uv_run
@@ -176,6 +178,17 @@ class Runtime {
   // the start of uv_run, which would otherwise leave the poll without a timeout.
   uv_timer_t tick_{};
   uv_prepare_t prepare_{};
+  // After a burst of work, once the loop has stayed idle for kIdleMs, a full collection gives
+  // back what the burst left behind (the collector's garbage, the allocator's free pages). The
+  // timer is armed when the loop blocks after running tasks, and fires at most once per idle
+  // period: an idle loop is not woken again.
+  static constexpr uint64_t kIdleMs = 100;
+  static constexpr int kIdleGrowthKb = 1024;  // heap growth since the last idle collection
+  uv_timer_t idle_{};
+  bool worked_ = false;      // tasks ran since the idle timer was last armed
+  bool idle_armed_ = false;  // the idle timer is running
+  bool idle_fired_ = false;  // set by its callback, handled after uv_run (which calls no Lua)
+  int idle_floor_kb_ = 0;    // the heap's size after the last idle collection (KiB)
   TimerHeap timers_;
   Parking parking_;
   Extension* ext_ = nullptr;  // deleted in on_gc, after shutdown

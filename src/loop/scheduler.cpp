@@ -3,6 +3,9 @@
 #include <cstdio>
 #include <ctime>
 #include <new>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "loop/job.hpp"
 #include "loop/op_slot.hpp"
@@ -150,6 +153,7 @@ void Runtime::drain_ready(lua_State* L) {
   // Run the tasks that are ready now; tasks made ready meanwhile wait for the next round, after
   // the loop had a chance to poll, so that a task that keeps yielding cannot starve I/O.
   Task* t = ready_head_;
+  if (t) worked_ = true;
   ready_head_ = ready_tail_ = nullptr;
   while (t) {
     Task* next = t->next_ready;
@@ -312,6 +316,37 @@ void Runtime::arm_tick() {
 
 void Runtime::on_prepare(uv_prepare_t* h) { static_cast<Runtime*>(h->data)->arm_tick(); }
 
+void Runtime::arm_idle() {
+  // Armed only after tasks ran, so the loop sleeps undisturbed once the collection is done.
+  if (!worked_ || idle_armed_) return;
+  worked_ = false;
+  idle_armed_ = true;
+  idle_fired_ = false;
+  uv_timer_start(
+      &idle_,
+      [](uv_timer_t* h) {
+        auto* rt = static_cast<Runtime*>(h->data);
+        rt->idle_armed_ = false;
+        rt->idle_fired_ = true;
+      },
+      kIdleMs, 0);
+}
+
+void Runtime::collect_idle(lua_State* L) {
+  idle_fired_ = false;
+  // Tasks that ran meanwhile, or are about to: not idle. The next wait arms the timer again.
+  if (worked_ || ready_head_ || !lua_gc(L, LUA_GCISRUNNING)) return;
+  if (lua_gc(L, LUA_GCCOUNT) < idle_floor_kb_ + kIdleGrowthKb) return;
+  // A full collection also shrinks the stacks of waiting tasks (and their lists of call frames)
+  // to what they use; finalizers run here as in any collection, outside uv_run.
+  lua_gc(L, LUA_GCCOLLECT);
+#if defined(__GLIBC__)
+  // Freed blocks are scattered among live ones: glibc keeps their pages unless asked.
+  malloc_trim(0);
+#endif
+  idle_floor_kb_ = lua_gc(L, LUA_GCCOUNT);
+}
+
 int Runtime::run(lua_State* L) {
   if (running_) return luaL_error(L, "socket.async.run: the scheduler is already running");
   luaL_checktype(L, 1, LUA_TFUNCTION);
@@ -334,13 +369,17 @@ int Runtime::run(lua_State* L) {
       break;
     }
     arm_tick();
+    arm_idle();
     iteration_++;
     const uint64_t before = uv_hrtime();
     uv_run(&loop_, UV_RUN_ONCE);
     idle_ns_ += uv_hrtime() - before;
     expire_timers();
+    if (idle_fired_) collect_idle(L);
   }
   running_ = false;
+  uv_timer_stop(&idle_);
+  idle_armed_ = idle_fired_ = false;
   if (main->state == TaskState::kFailed) {
     lua_xmove(main->co, L, 1);
     return lua_error(L);
