@@ -168,7 +168,7 @@ void FdWatch::on_poll(uv_poll_t* h, int status, int events) {
     if (w->reader_) {
       if (w->prefetch_ && status >= 0) w->prefetch_(w->sr_, w->prefetch_ctx_);
       rt->wake(w->reader_, Wake::kReady);
-      w->woke_in_ = rt->iteration();
+      w->woke_in_ = static_cast<uint32_t>(rt->iteration());
     }
   }
   if (events & kWrite) {
@@ -178,7 +178,7 @@ void FdWatch::on_poll(uv_poll_t* h, int status, int events) {
   // Nobody reads: stop, or level-triggered polling would report it forever (unless its reader
   // was woken in this very run and has not read yet). Sockets are nearly always writable: watch
   // for room only while a writer waits.
-  if (!(still & kRead) && w->woke_in_ != rt->iteration()) mask &= ~kRead;
+  if (!(still & kRead) && w->woke_in_ != static_cast<uint32_t>(rt->iteration())) mask &= ~kRead;
   if (!(still & kWrite)) mask &= ~kWrite;
   w->arm(mask);
 }

@@ -88,20 +88,21 @@ class FdWatch final : public loop::WaitSource {
   void arm(int mask);
   uv_poll_t handle_{};
   SocketRuntime* sr_ = nullptr;
-  int fd_ = -1;
   loop::Task* reader_ = nullptr;
   loop::Task* writer_ = nullptr;
   Prefetch prefetch_ = nullptr;
   void* prefetch_ctx_ = nullptr;
   FdWaiter* others_ = nullptr;
+  // The uv_run during which the reader was last woken (its low 32 bits, which is all an
+  // equality test needs): libuv may report the socket again in the same run (it polls several
+  // times when many descriptors are ready), and the woken task has not read yet, so read
+  // interest stays armed until the next run.
+  uint32_t woke_in_ = UINT32_MAX;
+  int fd_ = -1;
   int armed_ = 0;
   bool readable_ = true;
   bool owned_ = false;
   bool closing_ = false;
-  // The uv_run during which the reader was last woken: libuv may report the socket again in the
-  // same run (it polls several times when many descriptors are ready), and the woken task has
-  // not read yet, so read interest stays armed until the next run.
-  uint64_t woke_in_ = UINT64_MAX;
 };
 
 // A task's wait on several descriptors at once (select) or on one (waitfd). It lives in the
