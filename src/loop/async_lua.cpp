@@ -303,9 +303,10 @@ void describe(lua_State* L, Runtime* rt, Task* t, uint64_t now) {
   lua_pushstring(L, state_name(t->state));
   lua_setfield(L, -2, "state");
   rt->push_task(L, t);
-  lua_getiuservalue(L, -1, 3);
+  const int h = lua_gettop(L);
+  push_task_detail(L, h, t, TaskDetail::kName);
   lua_setfield(L, -3, "name");
-  lua_getiuservalue(L, -1, 4);
+  push_task_detail(L, h, t, TaskDetail::kSpawnedAt);
   lua_setfield(L, -3, "spawned_at");
   lua_pop(L, 1);
   if (t->state == TaskState::kWaiting) {
@@ -473,7 +474,7 @@ int task_cancel(lua_State* L) {
     } else {
       lua_pushvalue(L, 2);
     }
-    lua_setiuservalue(L, 1, 2);
+    set_task_detail(L, 1, t, TaskDetail::kReason);
   }
   lua_pushboolean(L, Runtime::of(L)->cancel(t));
   return 1;
@@ -483,22 +484,21 @@ int task_cancel(lua_State* L) {
 int task_cancelled(lua_State* L) {
   Task* t = check_task(L, 1);
   if (!t->cancelled) return 0;
-  lua_getiuservalue(L, 1, 2);
+  push_task_detail(L, 1, t, TaskDetail::kReason);
   return 1;
 }
 
 int task_name(lua_State* L) {
-  check_task(L, 1);
-  lua_getiuservalue(L, 1, 3);
+  push_task_detail(L, 1, check_task(L, 1), TaskDetail::kName);
   return 1;
 }
 
 // task:setname(name) -> task
 int task_setname(lua_State* L) {
-  check_task(L, 1);
+  Task* t = check_task(L, 1);
   luaL_checkstring(L, 2);
   lua_pushvalue(L, 2);
-  lua_setiuservalue(L, 1, 3);
+  set_task_detail(L, 1, t, TaskDetail::kName);
   lua_settop(L, 1);
   return 1;
 }
@@ -510,7 +510,7 @@ int task_id(lua_State* L) {
 
 int task_tostring(lua_State* L) {
   Task* t = check_task(L, 1);
-  lua_getiuservalue(L, 1, 3);
+  push_task_detail(L, 1, t, TaskDetail::kName);
   if (lua_isstring(L, -1)) {
     lua_pushfstring(L, "task %I '%s' (%s): %p", static_cast<lua_Integer>(t->id),
                     lua_tostring(L, -1), state_name(t->state), static_cast<void*>(t));

@@ -27,9 +27,10 @@ uint64_t coarse_ns() {
 // The name and spawn site of a task, for reports: pushes both (name may be nil).
 void push_identity(lua_State* L, Runtime* rt, Task* t) {
   rt->push_task(L, t);
-  lua_getiuservalue(L, -1, 3);
-  lua_getiuservalue(L, -2, 4);
-  lua_remove(L, -3);
+  const int h = lua_gettop(L);
+  push_task_detail(L, h, t, TaskDetail::kName);
+  push_task_detail(L, h, t, TaskDetail::kSpawnedAt);
+  lua_remove(L, h);
 }
 
 void describe_task(char* out, size_t size, lua_State* L, Task* t) {
@@ -42,6 +43,32 @@ void describe_task(char* out, size_t size, lua_State* L, Task* t) {
 
 }  // namespace
 
+void push_task_detail(lua_State* L, int idx, const Task* t, TaskDetail which) {
+  lua_getiuservalue(L, idx, 2);
+  if (t->detailed) {
+    lua_rawgeti(L, -1, static_cast<int>(which));
+    lua_remove(L, -2);
+  } else if (which != TaskDetail::kSpawnedAt) {
+    lua_pop(L, 1);
+    lua_pushnil(L);
+  }
+}
+
+void set_task_detail(lua_State* L, int idx, Task* t, TaskDetail which) {
+  idx = lua_absindex(L, idx);
+  if (!t->detailed) {
+    lua_createtable(L, 3, 0);
+    lua_getiuservalue(L, idx, 2);
+    lua_rawseti(L, -2, static_cast<int>(TaskDetail::kSpawnedAt));
+    lua_setiuservalue(L, idx, 2);
+    t->detailed = true;
+  }
+  lua_getiuservalue(L, idx, 2);  // value details
+  lua_rotate(L, -2, 1);          // details value
+  lua_rawseti(L, -2, static_cast<int>(which));
+  lua_pop(L, 1);
+}
+
 Task* Runtime::spawn(lua_State* L, int fn, int nargs) {
   // Every live task may wait with a deadline at once: the heap has room for all of them, so
   // that a wait never allocates (an exception must not cross Lua's frames).
@@ -49,13 +76,13 @@ Task* Runtime::spawn(lua_State* L, int fn, int nargs) {
   fn = lua_absindex(L, fn);
   luaL_where(L, 1);  // where the task is spawned, for error reports        // fn args where
   lua_State* co = lua_newthread(L);                                     // fn args where co
-  auto* t = static_cast<Task*>(lua_newuserdatauv(L, sizeof(Task), 4));  // ... where co task
+  auto* t = static_cast<Task*>(lua_newuserdatauv(L, sizeof(Task), 2));  // ... where co task
   new (t) Task();
   luaL_setmetatable(L, "async.task");
   lua_rotate(L, -2, 1);         // ... where task co
   lua_setiuservalue(L, -2, 1);  // the handle anchors the coroutine       // ... where task
   lua_rotate(L, -2, 1);         // ... task where
-  lua_setiuservalue(L, -2, 4);  // fn args task
+  lua_setiuservalue(L, -2, 2);  // fn args task
   lua_rotate(L, fn, 1);         // task fn args
   lua_xmove(L, co, nargs + 1);  // task
   t->co = co;

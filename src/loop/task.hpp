@@ -40,8 +40,9 @@ class WaitSource {
 };
 
 // A task lives in the memory of its Lua handle (a full userdata of class "async.task"); the
-// handle's user values anchor the coroutine (1), the cancellation reason (2), the name (3) and
-// the place it was spawned (4). While the task is alive the runtime holds a registry reference
+// handle's user values anchor the coroutine (1) and its details (2): the place it was spawned,
+// a string, until a name or a cancellation reason is given, then a table of all three
+// (task_detail). While the task is alive the runtime holds a registry reference
 // to the handle, so the pointers that watchers, jobs, joiners, operation slots and the deadline
 // heap keep to it stay valid. A task is also the wait source of the tasks that join it.
 struct Task : HeapNode, WaitSource {
@@ -57,6 +58,7 @@ struct Task : HeapNode, WaitSource {
   bool cancelled = false;  // sticky: every later wait returns "cancelled" at once
   bool doomed = false;     // cancelled and past its grace: ended instead of resumed
   bool clamped = false;    // the current wait was shortened by a deadline scope
+  bool detailed = false;   // user value 2 is the table of details, not the spawn site
   uint32_t moved = 0;      // work done since the task last waited (fairness budget, bytes)
   int nargs = 0;           // values to pass to the first resume
   int nresults = 0;        // values left on `co` when done (results or the error object)
@@ -78,6 +80,14 @@ struct Task : HeapNode, WaitSource {
 
   void detach(Task* joiner) override;  // a joiner stopped waiting (timeout, cancelled)
 };
+
+// The details of a task kept in its handle's user value 2. Most tasks never get a name or a
+// cancellation reason, so they carry only the spawn site and no table.
+enum class TaskDetail { kSpawnedAt = 1, kName = 2, kReason = 3 };
+// Pushes the detail of the task whose handle is at `idx` (nil if it has none).
+void push_task_detail(lua_State* L, int idx, const Task* t, TaskDetail which);
+// Sets the detail to the value on top of the stack, which it pops. May raise (memory).
+void set_task_detail(lua_State* L, int idx, Task* t, TaskDetail which);
 
 // Lua frees a task's memory without running any destructor.
 static_assert(std::is_trivially_destructible_v<Task>);
