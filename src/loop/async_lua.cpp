@@ -318,9 +318,9 @@ void describe(lua_State* L, Runtime* rt, Task* t, uint64_t now) {
       }
       lua_setfield(L, -2, "waiting_for");
     }
-    const uint64_t since = uv_now(rt->loop());
-    lua_pushnumber(L,
-                   since > t->wait_since ? static_cast<double>(since - t->wait_since) * 1e-3 : 0.0);
+    // Unsigned 32-bit arithmetic: right across a wrap of the low bits of the loop's clock.
+    const uint32_t waited = static_cast<uint32_t>(uv_now(rt->loop())) - t->wait_since;
+    lua_pushnumber(L, static_cast<double>(waited) * 1e-3);
     lua_setfield(L, -2, "waited");
   }
   if (t->cancelled) {

@@ -133,15 +133,15 @@ bool Runtime::cancel(Task* t) {
 }
 
 void Runtime::add_joiner(Task* t, Task* joiner) {
-  joiner->next_joiner = t->joiners;
+  joiner->next_waiter = t->joiners;
   t->joiners = joiner;
 }
 
 void Task::detach(Task* joiner) {
-  for (Task** p = &joiners; *p; p = &(*p)->next_joiner) {
+  for (Task** p = &joiners; *p; p = &(*p)->next_waiter) {
     if (*p == joiner) {
-      *p = joiner->next_joiner;
-      joiner->next_joiner = nullptr;
+      *p = joiner->next_waiter;
+      joiner->next_waiter = nullptr;
       return;
     }
   }
@@ -261,8 +261,8 @@ void Runtime::finish(lua_State* L, Task* t, int nres) {
   t->live_prev = t->live_next = nullptr;
   live_tasks_--;
   while (Task* j = t->joiners) {
-    t->joiners = j->next_joiner;
-    j->next_joiner = nullptr;
+    t->joiners = j->next_waiter;
+    j->next_waiter = nullptr;
     if (j->source == t) j->source = nullptr;
     wake(j, Wake::kReady);
   }

@@ -66,17 +66,20 @@ struct Task : HeapNode, WaitSource {
   Task* live_prev = nullptr;  // the runtime's list of live tasks
   Task* live_next = nullptr;
   Task* joiners = nullptr;  // tasks waiting in join() for this one
-  Task* next_joiner = nullptr;
-  Task* next_turn = nullptr;  // the queue of an OpSlot this task waits in
+  // The next task in the list of the source this task waits on: the joiners of the task it
+  // joins, or the queue of an OpSlot. A task waits on one source at a time.
+  Task* next_waiter = nullptr;
   WaitSource* source = nullptr;
   Job* pending = nullptr;  // the lookup job this task's wait owns (collected with take_job)
   OpSlot* held = nullptr;  // the operation slot the task owns now, released when its call returns
   uint64_t id = 0;
   uint64_t deadline = 0;     // deadline scope in force (monotonic ns), 0 for none
   uint64_t cancel_seen = 0;  // when a wait first returned "cancelled" (monotonic ns), 0 before
-  uint64_t wait_since = 0;   // when the current wait began (loop time, ms)
   const char* wait_what = nullptr;  // what the current wait is for, for status()
-  int wait_fd = -1;                 // the descriptor it waits on, if any
+  // When the current wait began: the loop's time in ms, modulo 2^32 (status() reports waits
+  // shorter than 49 days).
+  uint32_t wait_since = 0;
+  int wait_fd = -1;  // the descriptor it waits on, if any
 
   void detach(Task* joiner) override;  // a joiner stopped waiting (timeout, cancelled)
 };
