@@ -343,27 +343,46 @@ void Runtime::arm_tick() {
 
 void Runtime::on_prepare(uv_prepare_t* h) { static_cast<Runtime*>(h->data)->arm_tick(); }
 
-void Runtime::arm_idle() {
-  // Armed only after tasks ran, so the loop sleeps undisturbed once the collection is done.
-  if (!worked_ || idle_armed_) return;
-  worked_ = false;
+void Runtime::start_idle(uint64_t ms) {
   idle_armed_ = true;
   idle_fired_ = false;
+  // From now, not from the loop's cached time, which is as old as the tasks' run was long: the
+  // timer would be due at once.
+  uv_update_time(&loop_);
   uv_timer_start(
       &idle_,
       [](uv_timer_t* h) {
         auto* rt = static_cast<Runtime*>(h->data);
         rt->idle_armed_ = false;
         rt->idle_fired_ = true;
+        // A timer that is due when uv_run starts runs before the poll, which would then wait
+        // for I/O with no timeout: end this uv_run instead, so the scheduler sees the flag.
+        uv_stop(&rt->loop_);
       },
-      kIdleMs, 0);
+      ms, 0);
+}
+
+void Runtime::arm_idle(lua_State* L) {
+  // Armed only after tasks ran, so the loop sleeps undisturbed once the collection is done.
+  if (!worked_ || idle_armed_) return;
+  worked_ = false;
+  const int kb = lua_gc(L, LUA_GCCOUNT);
+  if (kb > idle_peak_kb_) idle_peak_kb_ = kb;
+  start_idle(kIdleMs);
 }
 
 void Runtime::collect_idle(lua_State* L) {
   idle_fired_ = false;
   // Tasks that ran meanwhile, or are about to: not idle. The next wait arms the timer again.
   if (worked_ || ready_head_ || !lua_gc(L, LUA_GCISRUNNING)) return;
-  if (lua_gc(L, LUA_GCCOUNT) < idle_floor_kb_ + kIdleGrowthKb) return;
+  const int kb = lua_gc(L, LUA_GCCOUNT);
+  if (kb > idle_peak_kb_) idle_peak_kb_ = kb;
+  if (idle_peak_kb_ < idle_floor_kb_ + kIdleGrowthKb) return;
+  const uint64_t start = uv_hrtime();
+  if (start < idle_not_before_) {
+    start_idle((idle_not_before_ - start) / 1000000 + 1);
+    return;
+  }
   // A full collection also shrinks the stacks of waiting tasks (and their lists of call frames)
   // to what they use; finalizers run here as in any collection, outside uv_run.
   lua_gc(L, LUA_GCCOLLECT);
@@ -371,7 +390,9 @@ void Runtime::collect_idle(lua_State* L) {
   // Freed blocks are scattered among live ones: glibc keeps their pages unless asked.
   malloc_trim(0);
 #endif
-  idle_floor_kb_ = lua_gc(L, LUA_GCCOUNT);
+  const uint64_t end = uv_hrtime();
+  idle_not_before_ = end + 9 * (end - start);
+  idle_floor_kb_ = idle_peak_kb_ = lua_gc(L, LUA_GCCOUNT);
 }
 
 int Runtime::run(lua_State* L) {
@@ -396,7 +417,7 @@ int Runtime::run(lua_State* L) {
       break;
     }
     arm_tick();
-    arm_idle();
+    arm_idle(L);
     iteration_++;
     const uint64_t before = uv_hrtime();
     uv_run(&loop_, UV_RUN_ONCE);
