@@ -399,7 +399,7 @@ int async_watchdog(lua_State* L) {
 int async_debug(lua_State* L) {
   Runtime* rt = Runtime::of(L);
   rt->flush_closing();
-  lua_createtable(L, 0, 6);
+  lua_createtable(L, 0, 7);
   lua_pushinteger(L, static_cast<lua_Integer>(rt->live_tasks()));
   lua_setfield(L, -2, "tasks");
   lua_pushinteger(L, static_cast<lua_Integer>(rt->live_watchers()));
@@ -410,6 +410,8 @@ int async_debug(lua_State* L) {
   lua_setfield(L, -2, "jobs");
   lua_pushinteger(L, static_cast<lua_Integer>(rt->open_handles()));
   lua_setfield(L, -2, "handles");
+  lua_pushinteger(L, static_cast<lua_Integer>(rt->idle_collections()));
+  lua_setfield(L, -2, "idle_collections");
   if (Extension* e = rt->extension()) e->describe(L);
   return 1;
 }

@@ -135,6 +135,7 @@ class Runtime {
   [[nodiscard]] size_t open_handles();
   [[nodiscard]] uint64_t max_lag() const { return max_lag_; }
   [[nodiscard]] uint64_t idle_ns() const { return idle_ns_; }
+  [[nodiscard]] uint64_t idle_collections() const { return idle_collections_; }
   void reset_lag() { max_lag_ = 0; }
   void set_watchdog(double seconds) {
     // Beyond about 584 years of nanoseconds uint64_t overflows: that is "never" anyway.
@@ -189,12 +190,13 @@ class Runtime {
   static constexpr uint64_t kIdleMs = 100;
   static constexpr int kIdleGrowthKb = 1024;
   uv_timer_t idle_{};
-  bool worked_ = false;           // tasks ran since the idle timer was last armed
-  bool idle_armed_ = false;       // the idle timer is running
-  bool idle_fired_ = false;       // set by its callback, handled after uv_run (which calls no Lua)
-  int idle_floor_kb_ = 0;         // the heap's size after the last idle collection (KiB)
-  int idle_peak_kb_ = 0;          // the largest size sampled since (KiB)
-  uint64_t idle_not_before_ = 0;  // no idle collection before this time (uv_hrtime)
+  bool worked_ = false;            // tasks ran since the idle timer was last armed
+  bool idle_armed_ = false;        // the idle timer is running
+  bool idle_fired_ = false;        // set by its callback, handled after uv_run (which calls no Lua)
+  int idle_floor_kb_ = 0;          // the heap's size after the last idle collection (KiB)
+  int idle_peak_kb_ = 0;           // the largest size sampled since (KiB)
+  uint64_t idle_not_before_ = 0;   // no idle collection before this time (uv_hrtime)
+  uint64_t idle_collections_ = 0;  // made so far (async._debug)
   TimerHeap timers_;
   Parking parking_;
   Extension* ext_ = nullptr;  // deleted in on_gc, after shutdown

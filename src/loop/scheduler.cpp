@@ -393,6 +393,7 @@ void Runtime::collect_idle(lua_State* L) {
   const uint64_t end = uv_hrtime();
   idle_not_before_ = end + 9 * (end - start);
   idle_floor_kb_ = idle_peak_kb_ = lua_gc(L, LUA_GCCOUNT);
+  idle_collections_++;
 }
 
 int Runtime::run(lua_State* L) {
