@@ -44,11 +44,15 @@ void describe_task(char* out, size_t size, lua_State* L, Task* t) {
 }  // namespace
 
 void push_task_detail(lua_State* L, int idx, const Task* t, TaskDetail which) {
+  if (which == TaskDetail::kName) {
+    lua_getiuservalue(L, idx, 3);
+    return;
+  }
   lua_getiuservalue(L, idx, 2);
   if (t->detailed) {
     lua_rawgeti(L, -1, static_cast<int>(which));
     lua_remove(L, -2);
-  } else if (which != TaskDetail::kSpawnedAt) {
+  } else if (which == TaskDetail::kReason) {
     lua_pop(L, 1);
     lua_pushnil(L);
   }
@@ -56,8 +60,12 @@ void push_task_detail(lua_State* L, int idx, const Task* t, TaskDetail which) {
 
 void set_task_detail(lua_State* L, int idx, Task* t, TaskDetail which) {
   idx = lua_absindex(L, idx);
+  if (which == TaskDetail::kName) {
+    lua_setiuservalue(L, idx, 3);
+    return;
+  }
   if (!t->detailed) {
-    lua_createtable(L, 3, 0);
+    lua_createtable(L, 2, 0);
     lua_getiuservalue(L, idx, 2);
     lua_rawseti(L, -2, static_cast<int>(TaskDetail::kSpawnedAt));
     lua_setiuservalue(L, idx, 2);
@@ -76,7 +84,7 @@ Task* Runtime::spawn(lua_State* L, int fn, int nargs) {
   fn = lua_absindex(L, fn);
   luaL_where(L, 1);  // where the task is spawned, for error reports        // fn args where
   lua_State* co = lua_newthread(L);                                     // fn args where co
-  auto* t = static_cast<Task*>(lua_newuserdatauv(L, sizeof(Task), 2));  // ... where co task
+  auto* t = static_cast<Task*>(lua_newuserdatauv(L, sizeof(Task), 3));  // ... where co task
   new (t) Task();
   luaL_setmetatable(L, "async.task");
   lua_rotate(L, -2, 1);         // ... where task co

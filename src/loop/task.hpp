@@ -40,11 +40,11 @@ class WaitSource {
 };
 
 // A task lives in the memory of its Lua handle (a full userdata of class "async.task"); the
-// handle's user values anchor the coroutine (1) and its details (2): the place it was spawned,
-// a string, until a name or a cancellation reason is given, then a table of all three
-// (task_detail). While the task is alive the runtime holds a registry reference
-// to the handle, so the pointers that watchers, jobs, joiners, operation slots and the deadline
-// heap keep to it stay valid. A task is also the wait source of the tasks that join it.
+// handle's user values anchor the coroutine (1), the place it was spawned (2: a string, or once
+// a cancellation reason is given, a table of both) and its name (3); see TaskDetail. While the task
+// is alive the runtime holds a registry reference to the handle, so the pointers that watchers,
+// jobs, joiners, operation slots and the deadline heap keep to it stay valid. A task is also the
+// wait source of the tasks that join it.
 struct Task : HeapNode, WaitSource {
   lua_State* co = nullptr;  // the task's coroutine
   // While the task runs: the innermost coroutine it resumed through the runtime's
@@ -58,7 +58,7 @@ struct Task : HeapNode, WaitSource {
   bool cancelled = false;  // sticky: every later wait returns "cancelled" at once
   bool doomed = false;     // cancelled and past its grace: ended instead of resumed
   bool clamped = false;    // the current wait was shortened by a deadline scope
-  bool detailed = false;   // user value 2 is the table of details, not the spawn site
+  bool detailed = false;   // user value 2 is a table {spawn site, reason}, not the spawn site
   uint32_t moved = 0;      // work done since the task last waited (fairness budget, bytes)
   int nargs = 0;           // values to pass to the first resume
   int nresults = 0;        // values left on `co` when done (results or the error object)
@@ -84,9 +84,9 @@ struct Task : HeapNode, WaitSource {
   void detach(Task* joiner) override;  // a joiner stopped waiting (timeout, cancelled)
 };
 
-// The details of a task kept in its handle's user value 2. Most tasks never get a name or a
-// cancellation reason, so they carry only the spawn site and no table.
-enum class TaskDetail { kSpawnedAt = 1, kName = 2, kReason = 3 };
+// The details of a task kept in its handle's user values. The cancellation reason shares a
+// slot with the spawn site (in a table, made when a reason is given), since few tasks get one.
+enum class TaskDetail { kSpawnedAt = 1, kReason = 2, kName = 3 };
 // Pushes the detail of the task whose handle is at `idx` (nil if it has none).
 void push_task_detail(lua_State* L, int idx, const Task* t, TaskDetail which);
 // Sets the detail to the value on top of the stack, which it pops. May raise (memory).
