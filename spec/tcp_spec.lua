@@ -549,6 +549,31 @@ H.modes("tcp send", function(run)
     end)
   end)
 
+  it("sends a range that has to wait for room whole, from i to j", function()
+    run(function()
+      local data = {}
+      for k = 1, 60000 do data[k] = ("%05d"):format(k) end
+      data = table.concat(data)  -- 300,000 bytes, every position different
+      local i, j = 7, #data - 5
+      local want = j - i + 1
+      -- the peer reads nothing for a while, so the send waits for room many times
+      local p, port = H.listen_peer(([[
+socket.sleep(0.3)
+c:settimeout(10)
+local d = assert(c:receive(%d))
+io.write(#d, " ", d:sub(1, 12), " ", d:sub(-12), "\n")
+]]):format(want))
+      local c = socket.tcp4()
+      c:setoption("send-buffer-size", 4096)
+      assert(c:connect("127.0.0.1", port))
+      assert.are.same({ j, nil, nil }, { c:send(data, i, j) })
+      assert.are.equal(("%d %s %s"):format(want, data:sub(i, i + 11), data:sub(j - 11, j)),
+        p:read("l"))
+      c:close()
+      p:close()
+    end)
+  end)
+
   it("reports closed after the peer went away", function()
     run(function()
       local c, s = H.pair()

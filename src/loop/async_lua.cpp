@@ -297,15 +297,16 @@ int async_tasks(lua_State* L) {
 
 // Describes one task into the table on top.
 void describe(lua_State* L, Runtime* rt, Task* t, uint64_t now) {
-  lua_createtable(L, 0, 8);
+  lua_createtable(L, 0, 9);
   lua_pushinteger(L, static_cast<lua_Integer>(t->id));
   lua_setfield(L, -2, "id");
   lua_pushstring(L, state_name(t->state));
   lua_setfield(L, -2, "state");
   rt->push_task(L, t);
-  lua_getiuservalue(L, -1, 3);
+  const int h = lua_gettop(L);
+  push_task_detail(L, h, t, TaskDetail::kName);
   lua_setfield(L, -3, "name");
-  lua_getiuservalue(L, -1, 4);
+  push_task_detail(L, h, t, TaskDetail::kSpawnedAt);
   lua_setfield(L, -3, "spawned_at");
   lua_pop(L, 1);
   if (t->state == TaskState::kWaiting) {
@@ -317,9 +318,9 @@ void describe(lua_State* L, Runtime* rt, Task* t, uint64_t now) {
       }
       lua_setfield(L, -2, "waiting_for");
     }
-    const uint64_t since = uv_now(rt->loop());
-    lua_pushnumber(L,
-                   since > t->wait_since ? static_cast<double>(since - t->wait_since) * 1e-3 : 0.0);
+    // Unsigned 32-bit arithmetic: right across a wrap of the low bits of the loop's clock.
+    const uint32_t waited = static_cast<uint32_t>(uv_now(rt->loop())) - t->wait_since;
+    lua_pushnumber(L, static_cast<double>(waited) * 1e-3);
     lua_setfield(L, -2, "waited");
   }
   if (t->cancelled) {
@@ -398,7 +399,7 @@ int async_watchdog(lua_State* L) {
 int async_debug(lua_State* L) {
   Runtime* rt = Runtime::of(L);
   rt->flush_closing();
-  lua_createtable(L, 0, 8);
+  lua_createtable(L, 0, 9);
   lua_pushinteger(L, static_cast<lua_Integer>(rt->live_tasks()));
   lua_setfield(L, -2, "tasks");
   lua_pushinteger(L, static_cast<lua_Integer>(rt->live_watchers()));
@@ -413,6 +414,8 @@ int async_debug(lua_State* L) {
   lua_setfield(L, -2, "heap_trims");
   lua_pushnumber(L, static_cast<lua_Number>(rt->heap().trim_ns()) * 1e-6);
   lua_setfield(L, -2, "heap_trim_ms");
+  lua_pushinteger(L, static_cast<lua_Integer>(rt->idle_collections()));
+  lua_setfield(L, -2, "idle_collections");
   if (Extension* e = rt->extension()) e->describe(L);
   return 1;
 }
@@ -477,7 +480,7 @@ int task_cancel(lua_State* L) {
     } else {
       lua_pushvalue(L, 2);
     }
-    lua_setiuservalue(L, 1, 2);
+    set_task_detail(L, 1, t, TaskDetail::kReason);
   }
   lua_pushboolean(L, Runtime::of(L)->cancel(t));
   return 1;
@@ -487,22 +490,21 @@ int task_cancel(lua_State* L) {
 int task_cancelled(lua_State* L) {
   Task* t = check_task(L, 1);
   if (!t->cancelled) return 0;
-  lua_getiuservalue(L, 1, 2);
+  push_task_detail(L, 1, t, TaskDetail::kReason);
   return 1;
 }
 
 int task_name(lua_State* L) {
-  check_task(L, 1);
-  lua_getiuservalue(L, 1, 3);
+  push_task_detail(L, 1, check_task(L, 1), TaskDetail::kName);
   return 1;
 }
 
 // task:setname(name) -> task
 int task_setname(lua_State* L) {
-  check_task(L, 1);
+  Task* t = check_task(L, 1);
   luaL_checkstring(L, 2);
   lua_pushvalue(L, 2);
-  lua_setiuservalue(L, 1, 3);
+  set_task_detail(L, 1, t, TaskDetail::kName);
   lua_settop(L, 1);
   return 1;
 }
@@ -514,7 +516,7 @@ int task_id(lua_State* L) {
 
 int task_tostring(lua_State* L) {
   Task* t = check_task(L, 1);
-  lua_getiuservalue(L, 1, 3);
+  push_task_detail(L, 1, t, TaskDetail::kName);
   if (lua_isstring(L, -1)) {
     lua_pushfstring(L, "task %I '%s' (%s): %p", static_cast<lua_Integer>(t->id),
                     lua_tostring(L, -1), state_name(t->state), static_cast<void*>(t));

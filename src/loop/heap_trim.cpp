@@ -65,6 +65,11 @@ bool HeapTrim::idle(lua_State* L, bool quiet, size_t watchers) {
     }
   }
   if (!due_ || !quiet) return due_;
+  trim(L, watchers);
+  return false;
+}
+
+void HeapTrim::trim(lua_State* L, size_t watchers) {
 #ifdef UVS_HEAP_TRIM
   const uint64_t t0 = uv_hrtime();
   malloc_trim(0);
@@ -75,7 +80,6 @@ bool HeapTrim::idle(lua_State* L, bool quiet, size_t watchers) {
   peak_watchers_ = watchers;
   const int kb = lua_gc(L, LUA_GCCOUNT);
   peak_kb_ = kb >= 0 ? static_cast<size_t>(kb) : 0;
-  return false;
 }
 
 }  // namespace uvs::loop

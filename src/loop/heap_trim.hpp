@@ -42,6 +42,8 @@ class HeapTrim {
   // An idle point; `quiet` says whether waiting now costs nothing, `watchers` is the number of
   // live descriptor watchers. Returns whether a trim is still due.
   bool idle(lua_State* L, bool quiet, size_t watchers);
+  // Trims now (the idle collection of the scheduler, which has just freed what it could).
+  void trim(lua_State* L, size_t watchers);
   [[nodiscard]] uint64_t trims() const { return trims_; }
   [[nodiscard]] uint64_t trim_ns() const { return trim_ns_; }  // time spent trimming
 

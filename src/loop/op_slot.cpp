@@ -39,9 +39,9 @@ Wake OpSlot::wait_turn(lua_State* L, Runtime* rt, double timeout, const char* wh
 }
 
 void OpSlot::enqueue(Task* t) {
-  t->next_turn = nullptr;
+  t->next_waiter = nullptr;
   if (tail_) {
-    tail_->next_turn = t;
+    tail_->next_waiter = t;
   } else {
     head_ = t;
   }
@@ -60,24 +60,24 @@ void OpSlot::hand_over(Runtime* rt, Task* me) {
   if (!next) return;
   // Hand over: the next task owns the slot from now on, before it even runs, so nobody can
   // come in between.
-  head_ = next->next_turn;
+  head_ = next->next_waiter;
   if (!head_) tail_ = nullptr;
-  next->next_turn = nullptr;
+  next->next_waiter = nullptr;
   if (!next->held) next->held = this;
   rt->wake(next, Wake::kReady);
 }
 
 void OpSlot::detach(Task* t) {
   Task* prev = nullptr;
-  for (Task* p = head_; p; prev = p, p = p->next_turn) {
+  for (Task* p = head_; p; prev = p, p = p->next_waiter) {
     if (p != t) continue;
     if (prev) {
-      prev->next_turn = p->next_turn;
+      prev->next_waiter = p->next_waiter;
     } else {
-      head_ = p->next_turn;
+      head_ = p->next_waiter;
     }
     if (tail_ == p) tail_ = prev;
-    p->next_turn = nullptr;
+    p->next_waiter = nullptr;
     return;
   }
 }

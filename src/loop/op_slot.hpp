@@ -68,7 +68,7 @@ class OpSlot final : public WaitSource {
  private:
   void hand_over(Runtime* rt, Task* me);
   Task* owner_ = nullptr;  // a task, or kThread for a call made outside any task
-  Task* head_ = nullptr;   // queued tasks, linked through Task::next_turn
+  Task* head_ = nullptr;   // queued tasks, linked through Task::next_waiter
   Task* tail_ = nullptr;
 };
 

@@ -31,6 +31,9 @@ Runtime* Runtime::create(lua_State* L) {
   rt->loop_.data = rt;
   uv_timer_init(&rt->loop_, &rt->tick_);  // closed in shutdown()
   rt->tick_.data = rt;
+  uv_timer_init(&rt->loop_, &rt->idle_);  // closed in shutdown()
+  rt->idle_.data = rt;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&rt->idle_));
   uv_prepare_init(&rt->loop_, &rt->prepare_);  // closed in shutdown()
   rt->prepare_.data = rt;
   uv_prepare_start(&rt->prepare_, on_prepare);
@@ -99,6 +102,7 @@ size_t Runtime::open_handles() {
         auto* n = static_cast<Count*>(arg);
         if (uv_is_closing(h) || !uv_is_active(h) || !uv_has_ref(h)) return;
         if (h == reinterpret_cast<uv_handle_t*>(&n->rt->tick_) ||
+            h == reinterpret_cast<uv_handle_t*>(&n->rt->idle_) ||
             h == reinterpret_cast<uv_handle_t*>(&n->rt->prepare_) ||
             (n->rt->jobs_ && h == n->rt->jobs_->handle())) {
           return;

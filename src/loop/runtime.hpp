@@ -138,6 +138,7 @@ class Runtime {
   HeapTrim& heap() { return heap_; }
   [[nodiscard]] uint64_t max_lag() const { return max_lag_; }
   [[nodiscard]] uint64_t idle_ns() const { return idle_ns_; }
+  [[nodiscard]] uint64_t idle_collections() const { return idle_collections_; }
   void reset_lag() { max_lag_ = 0; }
   void set_watchdog(double seconds) {
     // Beyond about 584 years of nanoseconds uint64_t overflows: that is "never" anyway.
@@ -171,6 +172,9 @@ class Runtime {
   void expire_timers();
   void arm_tick();
   static void on_prepare(uv_prepare_t* h);
+  void arm_idle(lua_State* L);
+  void start_idle(uint64_t ms);
+  void collect_idle(lua_State* L);
 
   uv_loop_t loop_{};
   // The earliest task deadline is handed to libuv by `tick_`. It is armed before each uv_run
@@ -182,6 +186,23 @@ class Runtime {
   uv_timer_t trim_timer_{};  // ends the poll while a trim is due (heap_trim.hpp)
   HeapTrim heap_;
   uint64_t last_poll_ns_ = 0;  // how long the scheduler's previous poll waited
+  // After a burst of work, once the loop has stayed idle for kIdleMs, a full collection gives
+  // back what the burst left behind (the collector's garbage, the allocator's free pages). The
+  // timer is armed when the loop blocks after running tasks, and fires at most once per idle
+  // period: an idle loop is not woken again. It collects only if the heap, sampled whenever the
+  // timer is armed, went kIdleGrowthKb past its size after the last such collection, and these
+  // collections take at most a tenth of the time (the next one waits nine times as long as the
+  // last one took).
+  static constexpr uint64_t kIdleMs = 100;
+  static constexpr int kIdleGrowthKb = 1024;
+  uv_timer_t idle_{};
+  bool worked_ = false;            // tasks ran since the idle timer was last armed
+  bool idle_armed_ = false;        // the idle timer is running
+  bool idle_fired_ = false;        // set by its callback, handled after uv_run (which calls no Lua)
+  int idle_floor_kb_ = 0;          // the heap's size after the last idle collection (KiB)
+  int idle_peak_kb_ = 0;           // the largest size sampled since (KiB)
+  uint64_t idle_not_before_ = 0;   // no idle collection before this time (uv_hrtime)
+  uint64_t idle_collections_ = 0;  // made so far (async._debug)
   TimerHeap timers_;
   Parking parking_;
   Extension* ext_ = nullptr;  // deleted in on_gc, after shutdown

@@ -24,9 +24,10 @@ uint64_t coarse_ns() {
 // The name and spawn site of a task, for reports: pushes both (name may be nil).
 void push_identity(lua_State* L, Runtime* rt, Task* t) {
   rt->push_task(L, t);
-  lua_getiuservalue(L, -1, 3);
-  lua_getiuservalue(L, -2, 4);
-  lua_remove(L, -3);
+  const int h = lua_gettop(L);
+  push_task_detail(L, h, t, TaskDetail::kName);
+  push_task_detail(L, h, t, TaskDetail::kSpawnedAt);
+  lua_remove(L, h);
 }
 
 void describe_task(char* out, size_t size, lua_State* L, Task* t) {
@@ -39,6 +40,40 @@ void describe_task(char* out, size_t size, lua_State* L, Task* t) {
 
 }  // namespace
 
+void push_task_detail(lua_State* L, int idx, const Task* t, TaskDetail which) {
+  if (which == TaskDetail::kName) {
+    lua_getiuservalue(L, idx, 3);
+    return;
+  }
+  lua_getiuservalue(L, idx, 2);
+  if (t->detailed) {
+    lua_rawgeti(L, -1, static_cast<int>(which));
+    lua_remove(L, -2);
+  } else if (which == TaskDetail::kReason) {
+    lua_pop(L, 1);
+    lua_pushnil(L);
+  }
+}
+
+void set_task_detail(lua_State* L, int idx, Task* t, TaskDetail which) {
+  idx = lua_absindex(L, idx);
+  if (which == TaskDetail::kName) {
+    lua_setiuservalue(L, idx, 3);
+    return;
+  }
+  if (!t->detailed) {
+    lua_createtable(L, 2, 0);
+    lua_getiuservalue(L, idx, 2);
+    lua_rawseti(L, -2, static_cast<int>(TaskDetail::kSpawnedAt));
+    lua_setiuservalue(L, idx, 2);
+    t->detailed = true;
+  }
+  lua_getiuservalue(L, idx, 2);  // value details
+  lua_rotate(L, -2, 1);          // details value
+  lua_rawseti(L, -2, static_cast<int>(which));
+  lua_pop(L, 1);
+}
+
 Task* Runtime::spawn(lua_State* L, int fn, int nargs) {
   // Every live task may wait with a deadline at once: the heap has room for all of them, so
   // that a wait never allocates (an exception must not cross Lua's frames).
@@ -46,13 +81,13 @@ Task* Runtime::spawn(lua_State* L, int fn, int nargs) {
   fn = lua_absindex(L, fn);
   luaL_where(L, 1);  // where the task is spawned, for error reports        // fn args where
   lua_State* co = lua_newthread(L);                                     // fn args where co
-  auto* t = static_cast<Task*>(lua_newuserdatauv(L, sizeof(Task), 4));  // ... where co task
+  auto* t = static_cast<Task*>(lua_newuserdatauv(L, sizeof(Task), 3));  // ... where co task
   new (t) Task();
   luaL_setmetatable(L, "async.task");
   lua_rotate(L, -2, 1);         // ... where task co
   lua_setiuservalue(L, -2, 1);  // the handle anchors the coroutine       // ... where task
   lua_rotate(L, -2, 1);         // ... task where
-  lua_setiuservalue(L, -2, 4);  // fn args task
+  lua_setiuservalue(L, -2, 2);  // fn args task
   lua_rotate(L, fn, 1);         // task fn args
   lua_xmove(L, co, nargs + 1);  // task
   t->co = co;
@@ -103,15 +138,15 @@ bool Runtime::cancel(Task* t) {
 }
 
 void Runtime::add_joiner(Task* t, Task* joiner) {
-  joiner->next_joiner = t->joiners;
+  joiner->next_waiter = t->joiners;
   t->joiners = joiner;
 }
 
 void Task::detach(Task* joiner) {
-  for (Task** p = &joiners; *p; p = &(*p)->next_joiner) {
+  for (Task** p = &joiners; *p; p = &(*p)->next_waiter) {
     if (*p == joiner) {
-      *p = joiner->next_joiner;
-      joiner->next_joiner = nullptr;
+      *p = joiner->next_waiter;
+      joiner->next_waiter = nullptr;
       return;
     }
   }
@@ -150,6 +185,7 @@ void Runtime::drain_ready(lua_State* L) {
   // Run the tasks that are ready now; tasks made ready meanwhile wait for the next round, after
   // the loop had a chance to poll, so that a task that keeps yielding cannot starve I/O.
   Task* t = ready_head_;
+  if (t) worked_ = true;
   ready_head_ = ready_tail_ = nullptr;
   while (t) {
     Task* next = t->next_ready;
@@ -230,8 +266,8 @@ void Runtime::finish(lua_State* L, Task* t, int nres) {
   t->live_prev = t->live_next = nullptr;
   live_tasks_--;
   while (Task* j = t->joiners) {
-    t->joiners = j->next_joiner;
-    j->next_joiner = nullptr;
+    t->joiners = j->next_waiter;
+    j->next_waiter = nullptr;
     if (j->source == t) j->source = nullptr;
     wake(j, Wake::kReady);
   }
@@ -312,6 +348,57 @@ void Runtime::arm_tick() {
 
 void Runtime::on_prepare(uv_prepare_t* h) { static_cast<Runtime*>(h->data)->arm_tick(); }
 
+void Runtime::start_idle(uint64_t ms) {
+  idle_armed_ = true;
+  idle_fired_ = false;
+  // From now, not from the loop's cached time, which is as old as the tasks' run was long: the
+  // timer would be due at once.
+  uv_update_time(&loop_);
+  uv_timer_start(
+      &idle_,
+      [](uv_timer_t* h) {
+        auto* rt = static_cast<Runtime*>(h->data);
+        rt->idle_armed_ = false;
+        rt->idle_fired_ = true;
+        // A timer that is due when uv_run starts runs before the poll, which would then wait
+        // for I/O with no timeout: end this uv_run instead, so the scheduler sees the flag.
+        uv_stop(&rt->loop_);
+      },
+      ms, 0);
+}
+
+void Runtime::arm_idle(lua_State* L) {
+  // Armed only after tasks ran, so the loop sleeps undisturbed once the collection is done.
+  if (!worked_ || idle_armed_) return;
+  worked_ = false;
+  const int kb = lua_gc(L, LUA_GCCOUNT);
+  if (kb > idle_peak_kb_) idle_peak_kb_ = kb;
+  start_idle(kIdleMs);
+}
+
+void Runtime::collect_idle(lua_State* L) {
+  idle_fired_ = false;
+  // Tasks that ran meanwhile, or are about to: not idle. The next wait arms the timer again.
+  if (worked_ || ready_head_ || !lua_gc(L, LUA_GCISRUNNING)) return;
+  const int kb = lua_gc(L, LUA_GCCOUNT);
+  if (kb > idle_peak_kb_) idle_peak_kb_ = kb;
+  if (idle_peak_kb_ < idle_floor_kb_ + kIdleGrowthKb) return;
+  const uint64_t start = uv_hrtime();
+  if (start < idle_not_before_) {
+    start_idle((idle_not_before_ - start) / 1000000 + 1);
+    return;
+  }
+  // A full collection also shrinks the stacks of waiting tasks (and their lists of call frames)
+  // to what they use; finalizers run here as in any collection, outside uv_run.
+  lua_gc(L, LUA_GCCOLLECT);
+  // Freed blocks are scattered among live ones: glibc keeps their pages unless asked.
+  heap_.trim(L, watchers_);
+  const uint64_t end = uv_hrtime();
+  idle_not_before_ = end + 9 * (end - start);
+  idle_floor_kb_ = idle_peak_kb_ = lua_gc(L, LUA_GCCOUNT);
+  idle_collections_++;
+}
+
 int Runtime::run(lua_State* L) {
   if (running_) return luaL_error(L, "socket.async.run: the scheduler is already running");
   luaL_checktype(L, 1, LUA_TFUNCTION);
@@ -334,6 +421,7 @@ int Runtime::run(lua_State* L) {
       break;
     }
     arm_tick();
+    arm_idle(L);
     if (heap_.idle(L, last_poll_ns_ >= HeapTrim::kQuietNs, watchers_)) {
       uv_timer_start(
           &trim_timer_, [](uv_timer_t*) {}, HeapTrim::kRecheckMs, 0);
@@ -344,8 +432,11 @@ int Runtime::run(lua_State* L) {
     last_poll_ns_ = uv_hrtime() - before;
     idle_ns_ += last_poll_ns_;
     expire_timers();
+    if (idle_fired_) collect_idle(L);
   }
   running_ = false;
+  uv_timer_stop(&idle_);
+  idle_armed_ = idle_fired_ = false;
   if (main->state == TaskState::kFailed) {
     lua_xmove(main->co, L, 1);
     return lua_error(L);

@@ -40,10 +40,11 @@ class WaitSource {
 };
 
 // A task lives in the memory of its Lua handle (a full userdata of class "async.task"); the
-// handle's user values anchor the coroutine (1), the cancellation reason (2), the name (3) and
-// the place it was spawned (4). While the task is alive the runtime holds a registry reference
-// to the handle, so the pointers that watchers, jobs, joiners, operation slots and the deadline
-// heap keep to it stay valid. A task is also the wait source of the tasks that join it.
+// handle's user values anchor the coroutine (1), the place it was spawned (2: a string, or once
+// a cancellation reason is given, a table of both) and its name (3); see TaskDetail. While the task
+// is alive the runtime holds a registry reference to the handle, so the pointers that watchers,
+// jobs, joiners, operation slots and the deadline heap keep to it stay valid. A task is also the
+// wait source of the tasks that join it.
 struct Task : HeapNode, WaitSource {
   lua_State* co = nullptr;  // the task's coroutine
   // While the task runs: the innermost coroutine it resumed through the runtime's
@@ -57,6 +58,7 @@ struct Task : HeapNode, WaitSource {
   bool cancelled = false;  // sticky: every later wait returns "cancelled" at once
   bool doomed = false;     // cancelled and past its grace: ended instead of resumed
   bool clamped = false;    // the current wait was shortened by a deadline scope
+  bool detailed = false;   // user value 2 is a table {spawn site, reason}, not the spawn site
   uint32_t moved = 0;      // work done since the task last waited (fairness budget, bytes)
   int nargs = 0;           // values to pass to the first resume
   int nresults = 0;        // values left on `co` when done (results or the error object)
@@ -64,20 +66,31 @@ struct Task : HeapNode, WaitSource {
   Task* live_prev = nullptr;  // the runtime's list of live tasks
   Task* live_next = nullptr;
   Task* joiners = nullptr;  // tasks waiting in join() for this one
-  Task* next_joiner = nullptr;
-  Task* next_turn = nullptr;  // the queue of an OpSlot this task waits in
+  // The next task in the list of the source this task waits on: the joiners of the task it
+  // joins, or the queue of an OpSlot. A task waits on one source at a time.
+  Task* next_waiter = nullptr;
   WaitSource* source = nullptr;
   Job* pending = nullptr;  // the lookup job this task's wait owns (collected with take_job)
   OpSlot* held = nullptr;  // the operation slot the task owns now, released when its call returns
   uint64_t id = 0;
   uint64_t deadline = 0;     // deadline scope in force (monotonic ns), 0 for none
   uint64_t cancel_seen = 0;  // when a wait first returned "cancelled" (monotonic ns), 0 before
-  uint64_t wait_since = 0;   // when the current wait began (loop time, ms)
   const char* wait_what = nullptr;  // what the current wait is for, for status()
-  int wait_fd = -1;                 // the descriptor it waits on, if any
+  // When the current wait began: the loop's time in ms, modulo 2^32 (status() reports waits
+  // shorter than 49 days).
+  uint32_t wait_since = 0;
+  int wait_fd = -1;  // the descriptor it waits on, if any
 
   void detach(Task* joiner) override;  // a joiner stopped waiting (timeout, cancelled)
 };
+
+// The details of a task kept in its handle's user values. The cancellation reason shares a
+// slot with the spawn site (in a table, made when a reason is given), since few tasks get one.
+enum class TaskDetail { kSpawnedAt = 1, kReason = 2, kName = 3 };
+// Pushes the detail of the task whose handle is at `idx` (nil if it has none).
+void push_task_detail(lua_State* L, int idx, const Task* t, TaskDetail which);
+// Sets the detail to the value on top of the stack, which it pops. May raise (memory).
+void set_task_detail(lua_State* L, int idx, Task* t, TaskDetail which);
 
 // Lua frees a task's memory without running any destructor.
 static_assert(std::is_trivially_destructible_v<Task>);

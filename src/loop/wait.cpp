@@ -102,7 +102,8 @@ void Runtime::suspend(Task* t, WaitSource* src, double timeout, bool external, c
   t->clamped = false;
   t->wait_what = what;
   t->wait_fd = fd;
-  t->wait_since = uv_now(&loop_);  // the loop's cached clock: no system call per wait
+  t->wait_since =
+      static_cast<uint32_t>(uv_now(&loop_));  // the loop's cached clock: no system call per wait
   t->external = false;
   t->moved = 0;
   if (t->cancelled) {

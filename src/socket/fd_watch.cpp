@@ -26,8 +26,6 @@ FdWatch* FdWatch::get(SocketRuntime* sr, int fd) {
   }
   if (flags >= 0 && !(flags & O_NONBLOCK)) (void)fcntl(fd, F_SETFL, flags);
   w->handle_.data = w;
-  w->sr_ = sr;
-  w->fd_ = fd;
   sr->rt()->live_watchers()++;
   if (!sr->set_watcher(fd, w)) {
     w->close();
@@ -36,11 +34,21 @@ FdWatch* FdWatch::get(SocketRuntime* sr, int fd) {
   return w;
 }
 
+SocketRuntime* FdWatch::sr() const { return static_cast<SocketRuntime*>(rt()->extension()); }
+
+int FdWatch::fd() const {
+  uv_os_fd_t fd = -1;
+  (void)uv_fileno(reinterpret_cast<const uv_handle_t*>(&handle_), &fd);
+  return fd;
+}
+
 void FdWatch::close() {
   if (closing_) return;
   closing_ = true;
-  if (sr_->watcher(fd_) == this) (void)sr_->set_watcher(fd_, nullptr);
-  loop::Runtime* rt = sr_->rt();
+  SocketRuntime* sr = this->sr();
+  const int fd = this->fd();  // before uv_close: a closing handle has none
+  if (sr->watcher(fd) == this) (void)sr->set_watcher(fd, nullptr);
+  loop::Runtime* rt = this->rt();
   // wake() detaches each waiter from this watcher before making it ready.
   if (reader_) rt->wake(reader_, Wake::kClosed);
   if (writer_) rt->wake(writer_, Wake::kClosed);
@@ -50,7 +58,7 @@ void FdWatch::close() {
 
 int FdWatch::wake_others() {
   int n = 0;
-  loop::Runtime* rt = sr_->rt();
+  loop::Runtime* rt = this->rt();
   while (FdWaiter* w = others_) {
     w->revents = kRead | kWrite;
     Task* t = w->task;
@@ -69,7 +77,7 @@ int FdWatch::cancel_others() {
 
 void FdWatch::disown() {
   owned_ = false;
-  loop::Runtime* rt = sr_->rt();
+  loop::Runtime* rt = this->rt();
   if (reader_) rt->wake(reader_, Wake::kClosed);
   if (writer_) rt->wake(writer_, Wake::kClosed);
   release_if_unused();
@@ -81,7 +89,7 @@ void FdWatch::release_if_unused() {
 
 void FdWatch::on_close(uv_handle_t* h) {
   auto* w = static_cast<FdWatch*>(h->data);
-  w->sr_->rt()->live_watchers()--;
+  w->rt()->live_watchers()--;
   delete w;  // allocated in get()
 }
 
@@ -99,7 +107,7 @@ void FdWatch::arm(int mask) {
   } else if (uv_poll_start(&handle_, mask, on_poll) != 0) {
     mask = 0;
   }
-  armed_ = mask;
+  armed_ = static_cast<uint8_t>(mask);
   if (!(mask & kRead)) readable_ = true;  // unknown once nobody watches
 }
 
@@ -147,7 +155,7 @@ void FdWatch::remove(FdWaiter* n) {
 
 void FdWatch::on_poll(uv_poll_t* h, int status, int events) {
   auto* w = static_cast<FdWatch*>(h->data);
-  loop::Runtime* rt = w->sr_->rt();
+  loop::Runtime* rt = w->rt();
   int mask = w->armed_;
   if (status < 0) {
     // libuv stopped the handle (POLLERR): wake everybody, the retried call reports the error.
@@ -166,9 +174,9 @@ void FdWatch::on_poll(uv_poll_t* h, int status, int events) {
   if (events & kRead) {
     w->readable_ = true;
     if (w->reader_) {
-      if (w->prefetch_ && status >= 0) w->prefetch_(w->sr_, w->prefetch_ctx_);
+      if (w->prefetch_ && status >= 0) w->prefetch_(w->sr(), w->prefetch_ctx_);
       rt->wake(w->reader_, Wake::kReady);
-      w->woke_in_ = rt->iteration();
+      w->woke_in_ = static_cast<uint32_t>(rt->iteration());
     }
   }
   if (events & kWrite) {
@@ -178,7 +186,7 @@ void FdWatch::on_poll(uv_poll_t* h, int status, int events) {
   // Nobody reads: stop, or level-triggered polling would report it forever (unless its reader
   // was woken in this very run and has not read yet). Sockets are nearly always writable: watch
   // for room only while a writer waits.
-  if (!(still & kRead) && w->woke_in_ != rt->iteration()) mask &= ~kRead;
+  if (!(still & kRead) && w->woke_in_ != static_cast<uint32_t>(rt->iteration())) mask &= ~kRead;
   if (!(still & kWrite)) mask &= ~kWrite;
   w->arm(mask);
 }

@@ -21,6 +21,10 @@
 #include "loop/task.hpp"
 #include "lua/lua_api.hpp"
 
+namespace uvs::loop {
+class Runtime;
+}  // namespace uvs::loop
+
 namespace uvs::socket {
 
 class FdWatch;
@@ -86,22 +90,28 @@ class FdWatch final : public loop::WaitSource {
   [[nodiscard]] int wanted() const;  // the events some waiter still wants
   int wake_others();                 // wakes every wait-set node with "closed"
   void arm(int mask);
+  // The runtime and the descriptor are the handle's (its loop's data is the runtime), so the
+  // watcher does not keep them twice: 216 bytes, one allocation size class less.
+  [[nodiscard]] loop::Runtime* rt() const {
+    return static_cast<loop::Runtime*>(handle_.loop->data);
+  }
+  [[nodiscard]] SocketRuntime* sr() const;
+  [[nodiscard]] int fd() const;
   uv_poll_t handle_{};
-  SocketRuntime* sr_ = nullptr;
-  int fd_ = -1;
   loop::Task* reader_ = nullptr;
   loop::Task* writer_ = nullptr;
   Prefetch prefetch_ = nullptr;
   void* prefetch_ctx_ = nullptr;
   FdWaiter* others_ = nullptr;
-  int armed_ = 0;
+  // The uv_run during which the reader was last woken (its low 32 bits, which is all an
+  // equality test needs): libuv may report the socket again in the same run (it polls several
+  // times when many descriptors are ready), and the woken task has not read yet, so read
+  // interest stays armed until the next run.
+  uint32_t woke_in_ = UINT32_MAX;
+  uint8_t armed_ = 0;  // kRead | kWrite
   bool readable_ = true;
   bool owned_ = false;
   bool closing_ = false;
-  // The uv_run during which the reader was last woken: libuv may report the socket again in the
-  // same run (it polls several times when many descriptors are ready), and the woken task has
-  // not read yet, so read interest stays armed until the next run.
-  uint64_t woke_in_ = UINT64_MAX;
 };
 
 // A task's wait on several descriptors at once (select) or on one (waitfd). It lives in the

@@ -81,9 +81,6 @@ struct Socket {
   Matcher matcher;        // reads: the receive in progress
   double rd_start = 0.0;  // reads: start of the call in progress (monotonic seconds)
   double wr_start = 0.0;  // writes: start of the call in progress
-  size_t wr_first = 0;    // writes: the send in progress: offset of its first byte in the string
-  size_t wr_count = 0;    // writes: the send in progress: bytes to send
-  size_t wr_done = 0;     // writes: bytes written by the send in progress
   double received = 0.0;  // getstats: bytes handed to the caller
   double sent = 0.0;      // getstats: bytes sent
   double birthday = 0.0;  // getstats: creation time (monotonic seconds)

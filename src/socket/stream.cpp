@@ -230,43 +230,50 @@ int receive_k(lua_State* L, int status, lua_KContext ctx) {
   return receive_failed(L, s, err);
 }
 
-// The send continuation, for plain streams and (kTls) through a tls{client}'s session.
+void send_range(lua_State* L, size_t* first, size_t* count);
+
 template <bool kTls>
-int send_k(lua_State* L, int status, lua_KContext ctx) {
-  auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
-  const char* data = lua_tostring(L, 2) + s->wr_first;
-  const size_t count = s->wr_count;
-  int err = status == LUA_YIELD ? resume_status(L, s->sr) : kIoDone;
+int send_k(lua_State* L, int status, lua_KContext ctx);
+
+// The send loop, for plain streams and (kTls) through a tls{client}'s session: sends the string
+// at 2 from byte `pos` up to `end`. Where it got to travels in the context of its yields, not in
+// the socket; the continuation finds the end of the range again in the arguments, which stay on
+// the stack while the call waits.
+template <bool kTls>
+int send_step(lua_State* L, Socket* s, size_t pos, size_t end, int err) {
+  const char* data = lua_tostring(L, 2);
   const loop::Deadline d(s->tm, s->wr_start);
-  while (err == kIoDone && s->wr_done < count) {
+  while (err == kIoDone && pos < end) {
     if (s->fd < 0) {
       err = kIoClosed;
       break;
     }
     if constexpr (kTls) {
       size_t n = 0;
-      err = tls_write(s, data + s->wr_done, count - s->wr_done, &n);
+      err = tls_write(s, data + pos, end - pos, &n);
       if (err == kIoDone) {
-        s->wr_done += n;
+        pos += n;
         s->sent += static_cast<double>(n);
         if (loop::spend(L, s->sr->rt(), n) == loop::Wake::kNone) {
-          return loop::yield(L, s->sr->rt(), ctx, send_k<kTls>);
+          return loop::yield(L, s->sr->rt(), static_cast<lua_KContext>(pos), send_k<kTls>);
         }
         continue;
       }
       if (err == kTlsWantRead || err == kTlsWantWrite) {
         err = wait_fd(L, s, tls_wait_dir(s, err, false), d, "send");
-        if (err == kYield) return loop::yield(L, s->sr->rt(), ctx, send_k<kTls>);
+        if (err == kYield) {
+          return loop::yield(L, s->sr->rt(), static_cast<lua_KContext>(pos), send_k<kTls>);
+        }
       }
       continue;
     }
-    const ssize_t n = ::send(s->fd, data + s->wr_done, count - s->wr_done, MSG_NOSIGNAL);
+    const ssize_t n = ::send(s->fd, data + pos, end - pos, MSG_NOSIGNAL);
     if (n >= 0) {
-      s->wr_done += static_cast<size_t>(n);
+      pos += static_cast<size_t>(n);
       s->sent += static_cast<double>(n);
       // A send that keeps finding room lets the other tasks run now and then.
       if (loop::spend(L, s->sr->rt(), static_cast<size_t>(n)) == loop::Wake::kNone) {
-        return loop::yield(L, s->sr->rt(), ctx, send_k<kTls>);
+        return loop::yield(L, s->sr->rt(), static_cast<lua_KContext>(pos), send_k<kTls>);
       }
       continue;
     }
@@ -274,10 +281,12 @@ int send_k(lua_State* L, int status, lua_KContext ctx) {
     err = errno;
     if (err == EAGAIN || err == EWOULDBLOCK) {
       err = wait_fd(L, s, FdWatch::kWrite, d, "send");
-      if (err == kYield) return loop::yield(L, s->sr->rt(), ctx, send_k<kTls>);
+      if (err == kYield) {
+        return loop::yield(L, s->sr->rt(), static_cast<lua_KContext>(pos), send_k<kTls>);
+      }
     }
   }
-  const auto last_sent = static_cast<lua_Number>(s->wr_first + s->wr_done);
+  const auto last_sent = static_cast<lua_Number>(pos);
   release(L, s, s->writing);
   if (err != kIoDone) {
     lua_pushnil(L);
@@ -289,6 +298,17 @@ int send_k(lua_State* L, int status, lua_KContext ctx) {
     lua_pushnil(L);
   }
   return 3;
+}
+
+// The send continuation: `ctx` is the offset of the next byte to send.
+template <bool kTls>
+int send_k(lua_State* L, int status, lua_KContext ctx) {
+  (void)status;  // always LUA_YIELD: send_step is entered directly the first time
+  auto* s = static_cast<Socket*>(lua_touserdata(L, 1));
+  size_t first = 0;
+  size_t count = 0;
+  send_range(L, &first, &count);  // checked at the entry already
+  return send_step<kTls>(L, s, static_cast<size_t>(ctx), first + count, resume_status(L, s->sr));
 }
 
 // Reads the receive arguments at 2 (pattern), 3 (prefix) and 4 (maxsize) into `*p`. Returns
@@ -387,12 +407,8 @@ int send_refused(lua_State* L, int err) {
 
 template <bool kTls>
 int send_begin(lua_State* L, Socket* s, size_t first, size_t count, double start) {
-  // The range lives in the socket, and the string stays at index 2 while the call waits.
-  s->wr_first = first;
-  s->wr_count = count;
   s->wr_start = start;
-  s->wr_done = 0;
-  return send_k<kTls>(L, LUA_OK, 0);
+  return send_step<kTls>(L, s, first, first + count, kIoDone);
 }
 
 template <bool kTls>
