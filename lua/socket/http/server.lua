@@ -424,11 +424,13 @@ function Response:header(name, value)
   elseif l == "connection" and find(lower(value), "close", 1, true) then
     self._close = true
   end
-  -- Names and values go to the connection's list (reused by every response), as pairs.
-  local h = self._conn.fields
-  local n = self._nh
+  -- Names and values go to the connection's list (reused by every response), as pairs; the
+  -- connection counts them (the response being made is its only one whose head is not sent).
+  local conn = self._conn
+  local h = conn.fields
+  local n = conn.nh
   h[n + 1], h[n + 2] = name, value
-  self._nh = n + 2
+  conn.nh = n + 2
   return self
 end
 
@@ -480,7 +482,7 @@ local function head_of(res, length, body)
   end
   if not body or nobody then body = "" end
   res._sent = true
-  local nh = res._nh
+  local nh = conn.nh
   local h = conn.fields
   local dline = date_field
   local t = time()
@@ -643,7 +645,7 @@ local Exchange = {}
 for k, v in pairs(Request) do Exchange[k] = v end
 for k, v in pairs(Response) do Exchange[k] = v end
 Exchange.__index = Exchange
-Exchange._status, Exchange._nh, Exchange._written = 200, 0, 0
+Exchange._status, Exchange._written = 200, 0
 Exchange._length, Exchange._sent, Exchange._finished = false, false, false
 Exchange._nobody, Exchange._chunked, Exchange._close = false, false, false
 M.Exchange = Exchange
@@ -724,15 +726,16 @@ local function skip_body(req)
   end
 end
 
-local function handle(conn, req)
-  local srv = conn.srv
+-- What follows the handler's call, unless the handler finished its response and there is no
+-- body to skip (the connection loop tests that itself).
+local function handled(conn, req, ok, err)
   local res = req  -- one table is both (see Exchange)
-  local ok, err = xpcall(srv.handler, on_error, req, res)
   if not ok then
     report(req, failure, err)
     failure = nil
     if not res._sent and not conn.dead then
-      res._status, res._nh, res._length, res._close = 500, 0, nil, true
+      res._status, res._length, res._close = 500, nil, true
+      conn.nh = 0
       local body = "Internal Server Error\n"
       send(conn, head_of(res, #body, body))
     end
@@ -753,7 +756,8 @@ local function handle(conn, req)
     if not res._sent and req._errcode then
       -- The body could not be read (too large, too slow, malformed): answer that.
       local code = req._errcode
-      res._status, res._nh, res._length = code, 0, nil
+      res._status, res._length = code, nil
+      conn.nh = 0
       local body = (REASONS[code] or "Error") .. "\n"
       res._finished = true
       send(conn, head_of(res, #body, body))
@@ -775,10 +779,11 @@ local function connection(srv, client)
     if not wrapped then return nil, err end  -- the handshake failed: no handler runs
     sock = wrapped
   end
-  local conn = { srv = srv, sock = sock, buf = "", out = {}, fields = {}, count = 0, t0 = now(),
-                 parser = hcore.parser("request", srv.limits, "map"), idle = false,
+  local parser = hcore.parser("request", srv.limits, "map")
+  local conn = { srv = srv, sock = sock, buf = "", out = {}, fields = {}, nh = 0, count = 0,
+                 t0 = now(), parser = parser, next_head = parser.next, idle = false,
                  close = false }
-  conn.next_head = conn.parser.next
+  local handler = srv.handler
   srv.conns[conn] = true
   while true do
     local head = read_head(conn)
@@ -788,7 +793,12 @@ local function connection(srv, client)
       reply_error(conn, 413)
       break
     end
-    handle(conn, head)  -- the head is the request: an Exchange with path and query (parser:next)
+    -- The head is the request and the response (an Exchange, with path and query: parser:next).
+    conn.nh = 0
+    local ok, err = xpcall(handler, on_error, head, head)
+    if not ok or conn.upgraded or not head._finished or head.framing ~= "none" then
+      handled(conn, head, ok, err)
+    end
     if conn.close or conn.dead then break end
   end
   srv.conns[conn] = nil
