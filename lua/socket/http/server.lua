@@ -577,7 +577,8 @@ function Response:finish(body)
   if not self._sent then
     body = body or ""
     self._finished = true
-    if self._length and self._length ~= #body then
+    local length = self._length
+    if length and length ~= #body then
       conn.close = true
       error("body size differs from its Content-Length", 2)
     end
@@ -782,7 +783,7 @@ local function connection(srv, client)
   local parser = hcore.parser("request", srv.limits, "map")
   local conn = { srv = srv, sock = sock, buf = "", out = {}, fields = {}, nh = 0, count = 0,
                  t0 = now(), parser = parser, next_head = parser.next, idle = false,
-                 close = false }
+                 close = false, dead = false, upgraded = false }
   local handler = srv.handler
   srv.conns[conn] = true
   while true do
