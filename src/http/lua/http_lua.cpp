@@ -212,25 +212,6 @@ int core_parser(lua_State* L) {
   return 1;
 }
 
-// The request-target's path: the target up to "?", and for an absolute-form target
-// (scheme "://" authority path) the part from the path's "/" on.
-std::string_view target_path(std::string_view target) {
-  std::string_view path = target.substr(0, target.find('?'));
-  if (path.empty() || path[0] == '/') return path;
-  auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
-  auto digit = [](char c) { return c >= '0' && c <= '9'; };
-  if (!alpha(path[0])) return path;
-  size_t i = 1;
-  while (i < path.size() &&
-         (alpha(path[i]) || digit(path[i]) || path[i] == '+' || path[i] == '-' || path[i] == '.')) {
-    ++i;
-  }
-  if (path.substr(i, 3) != "://") return path;
-  const size_t slash = path.find('/', i + 3);
-  if (slash == std::string_view::npos) return path;
-  return path.substr(slash);
-}
-
 // Pushes the head table; with `paths`, a request's also gets path and query (parser:next).
 void push_head(lua_State* L, const HeadParser& p, bool map, bool paths) {
   lua_createtable(L, 0, 16);
@@ -250,7 +231,7 @@ void push_head(lua_State* L, const HeadParser& p, bool map, bool paths) {
         lua_rawset(L, -3);
       }
       push_key(L, kKeyPath);
-      push_view(L, target_path(target));
+      push_view(L, request_path(target));
       lua_rawset(L, -3);
     }
   } else {
