@@ -14,8 +14,9 @@
 -- handled one after another in its task, so pipelined requests are answered in order.
 --
 -- The hot path allocates what the API hands out and nothing more: the parser's head table
--- becomes the request, one response table, one header map; status lines, the Date field and
--- lower-cased response field names are cached.
+-- (parser:next) becomes the request and the response, with its header map; status lines, the
+-- Date field and lower-cased response field names are cached, and a response the same as the
+-- last one reuses its string.
 local socket = require("socket")
 local hcore = require("socket.http.core")
 local serve = require("socket.async.serve")
