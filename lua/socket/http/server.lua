@@ -226,9 +226,14 @@ end
 local function body_piece(req, n)
   if req._done then return nil end
   if req._err then return nil, req._err end
+  local framing = req.framing
+  if framing == "none" then
+    -- no body: nothing to read, and no 100 Continue to send for it (regression 501)
+    req._done = true
+    return nil
+  end
   local conn = req._conn
   continue100(req)
-  local framing = req.framing
   if framing == "length" then
     local left = req._left or req.length
     if left == 0 then
