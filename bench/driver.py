@@ -33,8 +33,8 @@ import time
 # ------------------------------------------------------------------------------------------------
 # Configuration
 
-SERVER_ORDER = ["c", "uvsocket", "uvsocket-base", "uvsocket-gen", "uvsocket-httpd", "luv",
-                "cqueues", "openresty", "python-ws"]
+SERVER_ORDER = ["c", "uvsocket", "uvsocket-base", "uvsocket-gen", "uvsocket-httpd",
+                "uvsocket-httpd-base", "luv", "cqueues", "openresty", "python-ws"]
 DEFAULT_SERVERS = ["c", "uvsocket", "uvsocket-httpd", "luv", "cqueues", "openresty",
                    "python-ws"]
 LABELS = {
@@ -43,6 +43,7 @@ LABELS = {
     "uvsocket-base": "uvsocket (before)",
     "uvsocket-gen": "uvsocket (gen. GC)",
     "uvsocket-httpd": "uvsocket http.server",
+    "uvsocket-httpd-base": "uvsocket http.server (before)",
     "luv": "luv",
     "cqueues": "cqueues",
     "openresty": "OpenResty (1 worker)",
@@ -50,7 +51,8 @@ LABELS = {
 }
 # Servers that take part in some scenario groups only (the others take part in every group but
 # "ws", which has a server of its own only for C, uvsocket and python3-websockets).
-ONLY = {"uvsocket-httpd": {"http", "workers"}, "openresty": {"http"}, "python-ws": {"ws"}}
+ONLY = {"uvsocket-httpd": {"http", "workers"}, "uvsocket-httpd-base": {"http"},
+        "openresty": {"http"}, "python-ws": {"ws"}}
 # The worker-process scenarios (serve{workers = N}) exist for uvsocket's two HTTP servers only.
 WORKERS_SERVERS = {"uvsocket", "uvsocket-httpd"}
 WS_SERVERS = {"c", "uvsocket", "python-ws"}
@@ -106,8 +108,8 @@ class Env:
     def __init__(self, root, build, base_build=None):
         self.root = root
         self.build = build
-        # uvsocket-base: the same servers on another build of uvsocket (--base-build), so that
-        # a change is measured before and after in one run.
+        # uvsocket-base, uvsocket-httpd-base: the same servers on another build of uvsocket
+        # (--base-build), so that a change is measured before and after in one run.
         base = os.path.join(base_build or build, "stage")
         self.base_lua_path = (f"{base}/share/lua/5.4/?.lua;{base}/share/lua/5.4/?/init.lua;;")
         self.base_lua_cpath = f"{base}/lib/lua/5.4/?.so;;"
@@ -137,9 +139,10 @@ class Env:
         if server == "python-ws":
             return ["/usr/bin/python3", os.path.join(self.servers, "python", "ws_echo.py"),
                     str(port)], env
-        if server == "uvsocket-httpd":
-            env["LUA_PATH"] = self.lua_path
-            env["LUA_CPATH"] = self.lua_cpath
+        if server in ("uvsocket-httpd", "uvsocket-httpd-base"):
+            base = server == "uvsocket-httpd-base"
+            env["LUA_PATH"] = self.base_lua_path if base else self.lua_path
+            env["LUA_CPATH"] = self.base_lua_cpath if base else self.lua_cpath
             cmd = ["lua5.4", os.path.join(self.servers, "uvsocket", "http_server.lua"), str(port)]
             if workers is not None:
                 cmd.append(str(workers))
@@ -834,17 +837,19 @@ class Report:
             rows.append(f"| {sc}: requests per server CPU-second ≥ luv | {fmt(c, 2)}× luv | "
                         f"{verdict(c >= 1.0 if c is not None else None)} |")
         for sc in self.scenarios_of("http"):
-            if not self.runs(sc, "uvsocket-httpd") or not self.runs(sc, "openresty"):
-                continue
-            r = ratio_median(self.records, sc, "uvsocket-httpd", "value", ref="openresty")
-            rows.append(f"| {sc}: socket.http.server requests/s ≥ OpenResty (1 worker) | "
-                        f"{fmt(r, 2)}× OpenResty | "
-                        f"{verdict(r >= 1.0 if r is not None else None)} |")
-            c = ratio_median(self.records, sc, "uvsocket-httpd", None, ref="openresty",
-                             per_value=per_cpu)
-            rows.append(f"| {sc}: socket.http.server requests per server CPU-second ≥ "
-                        f"OpenResty | {fmt(c, 2)}× OpenResty | "
-                        f"{verdict(c >= 1.0 if c is not None else None)} |")
+            for hsv in ("uvsocket-httpd", "uvsocket-httpd-base"):
+                if not self.runs(sc, hsv) or not self.runs(sc, "openresty"):
+                    continue
+                what = "socket.http.server" + (" (before)" if hsv.endswith("-base") else "")
+                r = ratio_median(self.records, sc, hsv, "value", ref="openresty")
+                rows.append(f"| {sc}: {what} requests/s ≥ OpenResty (1 worker) | "
+                            f"{fmt(r, 2)}× OpenResty | "
+                            f"{verdict(r >= 1.0 if r is not None else None)} |")
+                c = ratio_median(self.records, sc, hsv, None, ref="openresty",
+                                 per_value=per_cpu)
+                rows.append(f"| {sc}: {what} requests per server CPU-second ≥ "
+                            f"OpenResty | {fmt(c, 2)}× OpenResty | "
+                            f"{verdict(c >= 1.0 if c is not None else None)} |")
         for wsv in ("uvsocket", "uvsocket-httpd"):
             if not (self.runs("workers-1", wsv) and self.runs("workers-2", wsv)):
                 continue

@@ -67,6 +67,13 @@ inline void check_limits(const HeadParser& p, std::string_view msg, size_t consu
   FUZZ_CHECK(bytes <= l.max_header_bytes);
   if (p.kind() == Kind::kRequest) {
     FUZZ_CHECK(p.method().size() + p.target().size() + 10 <= l.max_start_line);
+    // the path is a piece of the target, without its query
+    const std::string_view target = p.target();
+    const std::string_view path = request_path(target);
+    FUZZ_CHECK(path.data() >= target.data() &&
+               path.data() + path.size() <= target.data() + target.size());
+    FUZZ_CHECK(path.find('?') == std::string_view::npos);
+    FUZZ_CHECK(path == target.substr(0, target.find('?')) || path[0] == '/');
   } else {
     FUZZ_CHECK(p.status() >= 100 && p.status() <= 599);
   }

@@ -34,6 +34,41 @@ describe("socket.http.core", function()
       }, head)
     end)
 
+    it("reads head after head with next: reset done, path, query and a metatable", function()
+      local p = core.parser("request", nil, "map")
+      local class = { __index = { kind = "exchange" } }
+      local head, used = p:next("GET /a/b?x=1&y HTTP/1.1\r\nHost: h\r\n\r\nrest", class)
+      assert.are.equal(#"GET /a/b?x=1&y HTTP/1.1\r\nHost: h\r\n\r\n", used)
+      assert.are.equal(class, getmetatable(head))
+      assert.are.equal("exchange", head.kind)
+      assert.are.same({ method = "GET", target = "/a/b?x=1&y", path = "/a/b", query = "x=1&y",
+        version = "1.1", headers = { host = "h" }, framing = "none", keepalive = true,
+        expect_continue = false }, setmetatable(head, nil))
+      -- no reset needed: the next head follows, here in pieces, and without a class
+      assert.is_nil(p:next("POST http://h:8/p/q?"))
+      head = p:next(" HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n")
+      assert.is_nil(getmetatable(head))
+      assert.are.equal("/p/q", head.path)
+      assert.are.equal("", head.query)
+      assert.are.equal(2, head.length)
+      -- targets that are not a path stay as they are (up to "?")
+      for target, path in pairs({ ["*"] = "*", ["h:443"] = "h:443", ["http://h"] = "http://h",
+          ["http://h?q"] = "http://h", ["1x://h/p"] = "1x://h/p", ["ab+c.d-e://h/p?"] = "/p" }) do
+        assert.are.equal(path, p:next("OPTIONS " .. target .. " HTTP/1.1\r\nHost: h\r\n\r\n").path,
+          target)
+      end
+      -- a fault resets too: the next head parses
+      assert.are.same({ nil, "bad request line", 400 }, { p:next("GET\r\n") })
+      assert.are.equal("/", p:next("GET / HTTP/1.0\r\n\r\n").path)
+      -- responses get no path; a class must be a table
+      local r = core.parser("response")
+      head = r:next("HTTP/1.1 204 No Content\r\n\r\n")
+      assert.are.equal(204, head.status)
+      assert.is_nil(head.path)
+      assert.has_error(function() r:next("HTTP/1.1 204 No Content\r\n\r\n", 1) end)
+      assert.has_error(function() p.next({}, "x") end)
+    end)
+
     it("gives the fields as a map of lower-case names with the \"map\" form", function()
       local p = core.parser("request", nil, "map")
       local head = p:feed("GET / HTTP/1.1\r\nHost: h\r\nAccept: a\r\nX-Y: 1\r\naccept: b\r\n"

@@ -123,6 +123,63 @@ describe("socket.http.server", function()
     end)
   end)
 
+  it("answers each request with its own response, however much alike to the one before", function()
+    -- Responses alike (the same status, fields and body within one second) are made once and
+    -- sent again: any difference must still make a new one.
+    local function handler(req, res)
+      local q = req:params()
+      if q.s then res:status(tonumber(q.s)) end
+      if q.v then res:header("X-V", q.v) end
+      if q.w then res:header("X-W", q.w) end
+      res:finish(q.b or "")
+    end
+    with_server({ handler = handler }, function(port)
+      local cases = {
+        { "/?b=one", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none" },
+        { "/?b=one", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none" },
+        { "/?b=two", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\ntwo" },
+        { "/?b=two&v=1", "HTTP/1.1 200 OK\r\nX-V: 1\r\nContent-Length: 3\r\n\r\ntwo" },
+        { "/?b=two&v=2", "HTTP/1.1 200 OK\r\nX-V: 2\r\nContent-Length: 3\r\n\r\ntwo" },
+        { "/?b=two&v=2&w=3",
+          "HTTP/1.1 200 OK\r\nX-V: 2\r\nX-W: 3\r\nContent-Length: 3\r\n\r\ntwo" },
+        { "/?b=two&v=2&w=4",
+          "HTTP/1.1 200 OK\r\nX-V: 2\r\nX-W: 4\r\nContent-Length: 3\r\n\r\ntwo" },
+        { "/?b=two&v=2", "HTTP/1.1 200 OK\r\nX-V: 2\r\nContent-Length: 3\r\n\r\ntwo" },
+        { "/?b=two&v=2&s=201", "HTTP/1.1 201 Created\r\nX-V: 2\r\nContent-Length: 3\r\n\r\ntwo" },
+        { "/?b=twos&v=2&s=201",
+          "HTTP/1.1 201 Created\r\nX-V: 2\r\nContent-Length: 4\r\n\r\ntwos" },
+        { "/?b=two&v=2&s=201", "HTTP/1.1 201 Created\r\nX-V: 2\r\nContent-Length: 3\r\n\r\ntwo",
+          "HEAD" },
+        { "/?b=two&v=2&s=201", "HTTP/1.1 201 Created\r\nX-V: 2\r\nContent-Length: 3\r\n"
+          .. "Connection: keep-alive\r\n\r\ntwo", "GET", "1.0\r\nConnection: keep-alive" },
+        { "/?b=two&v=2&s=201", "HTTP/1.1 201 Created\r\nX-V: 2\r\nContent-Length: 3\r\n\r\ntwo" },
+      }
+      -- two connections one after the other, each asked the whole list, the second with
+      -- Connection: close on its last request
+      for round = 1, 2 do
+        local c = assert(socket.connect("127.0.0.1", port))
+        c:settimeout(3)
+        for i, case in ipairs(cases) do
+          local last = round == 2 and i == #cases
+          assert(c:send((case[3] or "GET") .. " " .. case[1] .. " HTTP/" .. (case[4] or "1.1")
+            .. "\r\nHost: h\r\n" .. (last and "Connection: close\r\n" or "") .. "\r\n"))
+          local want = case[2]
+          if last then want = want:gsub("\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1) end
+          if case[3] == "HEAD" then want = want:gsub("\r\n\r\n.*$", "\r\n\r\n") end
+          local text = ""
+          while #text < #want + 37 do text = text .. assert(c:receiveany()) end
+          -- the Date field, after the status line, is the one part that is not compared
+          assert.are.equal(want, (text:gsub("\r\nDate: [^\r]*", "", 1)), case[1])
+        end
+        if round == 2 then
+          local _, err = c:receive(1)
+          assert.are.equal("closed", err)
+        end
+        c:close()
+      end
+    end)
+  end)
+
   it("streams a chunked upload through req:source() and res:sink() back as chunks", function()
     with_server(nil, function(port)
       local parts = { ("a"):rep(3000), ("b"):rep(10), ("c"):rep(70000) }

@@ -196,6 +196,30 @@ TEST_CASE("the four forms of request-target", "[http][parser]") {
   }
 }
 
+TEST_CASE("request_path: the path of each form of request-target", "[http][parser]") {
+  const char* cases[][2] = {
+      {"/where?q=now", "/where"},
+      {"/", "/"},
+      {"/a?", "/a"},
+      {"/a?b?c", "/a"},
+      {"http://www.example.org/pub/WWW/TheProject.html", "/pub/WWW/TheProject.html"},
+      {"http://h:8/p?q", "/p"},
+      {"ab+c.d-e://h/p", "/p"},
+      {"http://h", "http://h"},
+      {"http://h?q/x", "http://h"},
+      {"1x://h/p", "1x://h/p"},
+      {"http:/h/p", "http:/h/p"},
+      {"www.example.com:80", "www.example.com:80"},
+      {"*", "*"},
+      {"?q", ""},
+      {"", ""},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c[0]);
+    CHECK(request_path(c[0]) == c[1]);
+  }
+}
+
 TEST_CASE("field values lose their surrounding whitespace, keep inner whitespace and obs-text",
           "[http][parser]") {
   Parsed r(Kind::kRequest,

@@ -280,4 +280,21 @@ Error HeadParser::finish() {
   return Error::kNone;
 }
 
+std::string_view request_path(std::string_view target) {
+  std::string_view path = target.substr(0, target.find('?'));
+  if (path.empty() || path[0] == '/') return path;
+  auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (!alpha(path[0])) return path;
+  size_t i = 1;
+  while (i < path.size() &&
+         (alpha(path[i]) || digit(path[i]) || path[i] == '+' || path[i] == '-' || path[i] == '.')) {
+    ++i;
+  }
+  if (path.substr(i, 3) != "://") return path;
+  const size_t slash = path.find('/', i + 3);
+  if (slash == std::string_view::npos) return path;
+  return path.substr(slash);
+}
+
 }  // namespace uvs::http

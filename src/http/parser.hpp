@@ -133,4 +133,9 @@ class HeadParser {
 
 static_assert(std::is_trivially_destructible_v<HeadParser>);
 
+// The path of a request-target: the target up to "?", and for an absolute-form target (scheme
+// "://" authority path) the part from the path's "/" on; other targets ("*", authority-form)
+// are returned up to "?" as they are. A view into `target`.
+[[nodiscard]] std::string_view request_path(std::string_view target);
+
 }  // namespace uvs::http

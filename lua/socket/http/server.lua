@@ -14,8 +14,9 @@
 -- handled one after another in its task, so pipelined requests are answered in order.
 --
 -- The hot path allocates what the API hands out and nothing more: the parser's head table
--- becomes the request, one response table, one header map; status lines, the Date field and
--- lower-cased response field names are cached.
+-- (parser:next) becomes the request and the response, with its header map; status lines, the
+-- Date field and lower-cased response field names are cached, and a response the same as the
+-- last one reuses its string.
 local socket = require("socket")
 local hcore = require("socket.http.core")
 local serve = require("socket.async.serve")
@@ -157,7 +158,8 @@ end
 -- Sends `data` under the write timeout; a failure marks the connection dead.
 local function send(conn, data)
   if conn.dead then return nil, conn.dead end
-  timeout(conn, conn.srv.write_timeout)
+  local t = conn.srv.write_timeout
+  if conn.tmo ~= t then timeout(conn, t) end
   local ok, err = conn.sock:send(data)
   if not ok then
     conn.dead = err
@@ -224,9 +226,14 @@ end
 local function body_piece(req, n)
   if req._done then return nil end
   if req._err then return nil, req._err end
+  local framing = req.framing
+  if framing == "none" then
+    -- no body: nothing to read, and no 100 Continue to send for it (regression 501)
+    req._done = true
+    return nil
+  end
   local conn = req._conn
   continue100(req)
-  local framing = req.framing
   if framing == "length" then
     local left = req._left or req.length
     if left == 0 then
@@ -400,13 +407,14 @@ function Response:header(name, value)
     end
     l = lower_name(name)
   end
-  local tv = type(value)
-  if tv == "number" then
-    value = tostring(value)
-  elseif tv ~= "string" then
-    error("bad argument #2 to 'header' (string expected)", 2)
-  end
   if not good_values[value] then
+    -- (only strings that were checked are in good_values: a value found there is one)
+    local tv = type(value)
+    if tv == "number" then
+      value = tostring(value)
+    elseif tv ~= "string" then
+      error("bad argument #2 to 'header' (string expected)", 2)
+    end
     if find(value, "[\r\n%z]") then error("bad argument #2 to 'header' (CR, LF or NUL)", 2) end
     if good_count >= 1024 then good_values, good_count = {}, 0 end
     good_values[value], good_count = true, good_count + 1
@@ -422,26 +430,28 @@ function Response:header(name, value)
   elseif l == "connection" and find(lower(value), "close", 1, true) then
     self._close = true
   end
-  -- Names and values go to the connection's list (reused by every response), as pairs.
-  local h = self._conn.fields
-  local n = self._nh
+  -- Names and values go to the connection's list (reused by every response), as pairs; the
+  -- connection counts them (the response being made is its only one whose head is not sent).
+  local conn = self._conn
+  local h = conn.fields
+  local n = conn.nh
   h[n + 1], h[n + 2] = name, value
-  self._nh = n + 2
+  conn.nh = n + 2
   return self
 end
 
--- Whether the connection must end after this response: the client or the handler said so,
--- the server is closing, or the request body was left where it cannot be skipped.
-local function closing(res, req, conn)
-  if res._close or conn.close or not req.keepalive or conn.srv.closing then return true end
-  if conn.srv.max_requests > 0 and conn.count >= conn.srv.max_requests then return true end
-  if not req._done and req.framing ~= "none" then
-    if req._err then return true end
-    if req.expect_continue and not req._continued then return true end
-    if req.framing == "length" and (req._left or req.length) > DRAIN then return true end
-  end
+-- Whether a request body left unread makes the connection end after the response: it cannot
+-- be skipped (head_of tests the other reasons to close).
+local function unread_body_closes(req)
+  if req._err then return true end
+  if req.expect_continue and not req._continued then return true end
+  if req.framing == "length" and (req._left or req.length) > DRAIN then return true end
   return false
 end
+
+-- The last response of at most four fields made by head_of, with what it was made of.
+local last = { code = false }
+local LAST_BODY = 1024         -- longest body kept in `last`
 
 -- The head of the response, with `length` as its Content-Length when the body is known.
 -- Sets res._chunked for a body of unknown length to an HTTP/1.1 client.
@@ -449,8 +459,14 @@ local function head_of(res, length, body)
   local req, conn = res, res._conn
   local code = res._status
   local bodyless = code < 200 or code == 204 or code == 304
-  res._nobody = bodyless or req.method == "HEAD"
-  local close = closing(res, req, conn)
+  local nobody = bodyless or req.method == "HEAD"
+  if nobody then res._nobody = true end
+  -- The connection ends after this response when the client or the handler said so, the
+  -- server is closing, max_requests is reached or the request body cannot be skipped.
+  local srv = conn.srv
+  local close = res._close or conn.close or not req.keepalive or srv.closing
+    or (srv.max_requests > 0 and conn.count >= srv.max_requests)
+    or (req.framing ~= "none" and not req._done and unread_body_closes(req))
   local framing = ""
   if not bodyless then
     length = res._length or length
@@ -470,22 +486,43 @@ local function head_of(res, length, body)
   elseif req.version == "1.0" then
     connection = "Connection: keep-alive\r\n"
   end
-  if not body or res._nobody then body = "" end
+  if not body or nobody then body = "" end
   res._sent = true
-  -- One concatenation makes one string: the usual heads (up to two fields) are built so.
-  local nh = res._nh
+  local nh = conn.nh
   local h = conn.fields
-  if nh == 0 then
-    return status_lines[code] .. date_line() .. framing .. connection .. "\r\n" .. body
-  elseif nh == 2 then
-    return status_lines[code] .. date_line() .. h[1] .. ": " .. h[2] .. "\r\n" .. framing
-      .. connection .. "\r\n" .. body
-  elseif nh == 4 then
-    return status_lines[code] .. date_line() .. h[1] .. ": " .. h[2] .. "\r\n" .. h[3] .. ": "
-      .. h[4] .. "\r\n" .. framing .. connection .. "\r\n" .. body
+  local dline = date_field
+  local t = time()
+  if t ~= date_second then dline = date_line() end
+  if nh <= 4 then
+    -- The same response as the last one made (a server answers alike within the second its
+    -- Date names): the string made then is sent again, with no concatenation to make and no
+    -- string to collect.
+    if code == last.code and dline == last.date and nh == last.nh and framing == last.framing
+        and connection == last.connection and body == last.body
+        and (nh == 0 or (h[1] == last[1] and h[2] == last[2]
+          and (nh == 2 or (h[3] == last[3] and h[4] == last[4])))) then
+      return last.out
+    end
+    -- One concatenation makes one string: the usual heads (up to two fields) are built so.
+    local out
+    if nh == 0 then
+      out = status_lines[code] .. dline .. framing .. connection .. "\r\n" .. body
+    elseif nh == 2 then
+      out = status_lines[code] .. dline .. h[1] .. ": " .. h[2] .. "\r\n" .. framing
+        .. connection .. "\r\n" .. body
+    else
+      out = status_lines[code] .. dline .. h[1] .. ": " .. h[2] .. "\r\n" .. h[3] .. ": "
+        .. h[4] .. "\r\n" .. framing .. connection .. "\r\n" .. body
+    end
+    if #body <= LAST_BODY then
+      last.code, last.date, last.nh, last.framing, last.connection, last.body, last.out =
+        code, dline, nh, framing, connection, body, out
+      last[1], last[2], last[3], last[4] = h[1], h[2], h[3], h[4]
+    end
+    return out
   end
   local parts = conn.out
-  parts[1], parts[2] = status_lines[code], date_line()
+  parts[1], parts[2] = status_lines[code], dline
   local n = 2
   for i = 1, nh, 2 do
     parts[n + 1], parts[n + 2], parts[n + 3], parts[n + 4] = h[i], ": ", h[i + 1], "\r\n"
@@ -539,13 +576,15 @@ function Response:finish(body)
     if type(body) ~= "number" then error("bad argument #1 to 'finish' (string expected)", 2) end
     body = tostring(body)
   end
-  local ok, err = check_open(self)
-  if not ok then return nil, err end
+  if self._finished then error("response already finished", 2) end
   local conn = self._conn
+  local ok, err
+  if conn.dead then return nil, conn.dead end
   if not self._sent then
     body = body or ""
     self._finished = true
-    if self._length and self._length ~= #body then
+    local length = self._length
+    if length and length ~= #body then
       conn.close = true
       error("body size differs from its Content-Length", 2)
     end
@@ -613,7 +652,7 @@ local Exchange = {}
 for k, v in pairs(Request) do Exchange[k] = v end
 for k, v in pairs(Response) do Exchange[k] = v end
 Exchange.__index = Exchange
-Exchange._status, Exchange._nh, Exchange._written = 200, 0, 0
+Exchange._status, Exchange._written = 200, 0
 Exchange._length, Exchange._sent, Exchange._finished = false, false, false
 Exchange._nobody, Exchange._chunked, Exchange._close = false, false, false
 M.Exchange = Exchange
@@ -645,25 +684,27 @@ local function read_head(conn)
       end
       data = recv(conn, left)
     else
-      data = recv(conn, srv.idle_timeout)
+      local t = srv.idle_timeout
+      if conn.tmo ~= t then timeout(conn, t) end
+      data = conn.sock:receiveany(READ)
     end
     conn.idle = false
     if not data then return nil end
     if srv.closing and not first then return nil end
   end
-  deadline = deadline or now() + srv.header_timeout
-  local parser = conn.parser
+  local parser, next_head = conn.parser, conn.next_head
   while true do
-    local head, used, code = parser:feed(data)
+    local head, used, code = next_head(parser, data, Exchange)
     if head then
-      parser:reset()
       if used < #data then conn.buf = sub(data, used + 1) end
+      head._conn = conn
       return head
     elseif used then
-      parser:reset()
       reply_error(conn, code, used)
       return nil
     end
+    -- The head is not complete: its deadline runs from the first byte, which came just now.
+    deadline = deadline or now() + srv.header_timeout
     local left = deadline - now()
     if left <= 0 then
       reply_error(conn, 408)
@@ -678,24 +719,6 @@ local function read_head(conn)
   end
 end
 
--- Makes the parser's head table into the request object.
-local function request_of(conn, head)
-  local target = head.target
-  local q = find(target, "?", 1, true)
-  if q then
-    head.path, head.query = sub(target, 1, q - 1), sub(target, q + 1)
-  else
-    head.path = target
-  end
-  if sub(target, 1, 1) ~= "/" then
-    -- absolute form (http://host/path): the path is what follows the authority
-    local p = head.path:match("^%a[%w+.-]*://[^/]*(/.*)$")
-    if p then head.path = p end
-  end
-  head._conn = conn
-  if head.framing == "none" then head._done = true end
-  return setmetatable(head, Exchange)
-end
 
 -- Reads and drops a small unread body so that the connection can serve the next request.
 local function skip_body(req)
@@ -710,15 +733,16 @@ local function skip_body(req)
   end
 end
 
-local function handle(conn, req)
-  local srv = conn.srv
+-- What follows the handler's call, unless the handler finished its response and there is no
+-- body to skip (the connection loop tests that itself).
+local function handled(conn, req, ok, err)
   local res = req  -- one table is both (see Exchange)
-  local ok, err = xpcall(srv.handler, on_error, req, res)
   if not ok then
     report(req, failure, err)
     failure = nil
     if not res._sent and not conn.dead then
-      res._status, res._nh, res._length, res._close = 500, 0, nil, true
+      res._status, res._length, res._close = 500, nil, true
+      conn.nh = 0
       local body = "Internal Server Error\n"
       send(conn, head_of(res, #body, body))
     end
@@ -739,7 +763,8 @@ local function handle(conn, req)
     if not res._sent and req._errcode then
       -- The body could not be read (too large, too slow, malformed): answer that.
       local code = req._errcode
-      res._status, res._nh, res._length = code, 0, nil
+      res._status, res._length = code, nil
+      conn.nh = 0
       local body = (REASONS[code] or "Error") .. "\n"
       res._finished = true
       send(conn, head_of(res, #body, body))
@@ -748,7 +773,9 @@ local function handle(conn, req)
       if not fok then conn.close = true end
     end
   end
-  if not req._done and not conn.close and not conn.dead then skip_body(req) end
+  if req.framing ~= "none" and not req._done and not conn.close and not conn.dead then
+    skip_body(req)
+  end
 end
 
 local function connection(srv, client)
@@ -759,9 +786,11 @@ local function connection(srv, client)
     if not wrapped then return nil, err end  -- the handshake failed: no handler runs
     sock = wrapped
   end
-  local conn = { srv = srv, sock = sock, buf = "", out = {}, fields = {}, count = 0, t0 = now(),
-                 parser = hcore.parser("request", srv.limits, "map"), idle = false,
-                 close = false }
+  local parser = hcore.parser("request", srv.limits, "map")
+  local conn = { srv = srv, sock = sock, buf = "", out = {}, fields = {}, nh = 0, count = 0,
+                 t0 = now(), parser = parser, next_head = parser.next, idle = false,
+                 close = false, dead = false, upgraded = false }
+  local handler = srv.handler
   srv.conns[conn] = true
   while true do
     local head = read_head(conn)
@@ -771,7 +800,12 @@ local function connection(srv, client)
       reply_error(conn, 413)
       break
     end
-    handle(conn, request_of(conn, head))
+    -- The head is the request and the response (an Exchange, with path and query: parser:next).
+    conn.nh = 0
+    local ok, err = xpcall(handler, on_error, head, head)
+    if not ok or conn.upgraded or not head._finished or head.framing ~= "none" then
+      handled(conn, head, ok, err)
+    end
     if conn.close or conn.dead then break end
   end
   srv.conns[conn] = nil

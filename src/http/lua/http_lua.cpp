@@ -22,7 +22,12 @@ constexpr const char* kParserClass = "http.parser";
 constexpr const char* kChunkedClass = "http.chunked";
 constexpr const char* kWsClass = "websocket.parser";
 
+// A parser's userdata starts with this value, so that a method recognises its object by the
+// userdata's size and this word, without the metatable lookup of luaL_checkudata.
+constexpr uint32_t kParserMagic = 0x75766870;  // "uvhp"
+
 struct ParserBox {
+  uint32_t magic;
   HeadParser parser;
   bool dead;
   bool map;  // headers as { lower-case name = value } instead of the list of fields
@@ -87,6 +92,38 @@ void set_bool(lua_State* L, const char* key, bool b) {
   lua_setfield(L, -2, key);
 }
 
+// The field names of head tables and a few values, made once and kept as upvalues of the
+// parser's methods, so that filling a head does not look each one up in the string cache.
+enum HeadKey : uint8_t {
+  kKeyMethod = 1,
+  kKeyTarget,
+  kKeyStatus,
+  kKeyReason,
+  kKeyVersion,
+  kKeyHeaders,
+  kKeyFraming,
+  kKeyLength,
+  kKeyKeepalive,
+  kKeyExpectContinue,
+  kKeyUpgrade,
+  kKeyPath,
+  kKeyQuery,
+  kValue11,  // and some values
+  kValue10,
+  kValueNone,
+  kValueChunked,
+  kValueClose,
+  kKeyCount = kValueClose
+};
+const char* const kHeadKeys[] = {"method",  "target",  "status", "reason",    "version",
+                                 "headers", "framing", "length", "keepalive", "expect_continue",
+                                 "upgrade", "path",    "query",  "1.1",       "1.0",
+                                 "none",    "chunked", "close"};
+static_assert(sizeof(kHeadKeys) / sizeof(kHeadKeys[0]) == kKeyCount);
+
+// Pushes one of those strings.
+void push_key(lua_State* L, HeadKey key) { lua_pushvalue(L, lua_upvalueindex(key)); }
+
 // { {name, value, lower}, ... } for n fields.
 template <class Name, class Value, class Lower>
 void push_fields(lua_State* L, uint32_t n, Name name, Value value, Lower lower) {
@@ -139,7 +176,10 @@ int push_fault(lua_State* L, const char* name, int code) {
 // --- head parser -----------------------------------------------------------------------------
 
 ParserBox* check_parser(lua_State* L) {
-  auto* box = static_cast<ParserBox*>(luaL_checkudata(L, 1, kParserClass));
+  auto* box = static_cast<ParserBox*>(lua_touserdata(L, 1));
+  if (!box || lua_rawlen(L, 1) != sizeof(ParserBox) || box->magic != kParserMagic) {
+    box = static_cast<ParserBox*>(luaL_checkudata(L, 1, kParserClass));  // raises
+  }
   if (box->dead) luaL_argerror(L, 1, "http.parser already collected");
   return box;
 }
@@ -165,30 +205,53 @@ int core_parser(lua_State* L) {
   limits.max_header_bytes = static_cast<uint32_t>(v[3]);
   auto* box = static_cast<ParserBox*>(lua_newuserdatauv(L, sizeof(ParserBox), 0));
   new (box) ParserBox{};
+  box->magic = kParserMagic;
   box->map = form == 1;
   box->parser.init(kind == 0 ? Kind::kRequest : Kind::kResponse, limits, lua_allocator(L));
   luaL_setmetatable(L, kParserClass);
   return 1;
 }
 
-void push_head(lua_State* L, const HeadParser& p, bool map) {
-  lua_createtable(L, 0, 12);
+// Pushes the head table; with `paths`, a request's also gets path and query (parser:next).
+void push_head(lua_State* L, const HeadParser& p, bool map, bool paths) {
+  lua_createtable(L, 0, 16);
   if (p.kind() == Kind::kRequest) {
-    set_string(L, "method", p.method());
-    set_string(L, "target", p.target());
+    push_key(L, kKeyMethod);
+    push_view(L, p.method());
+    lua_rawset(L, -3);
+    const std::string_view target = p.target();
+    push_key(L, kKeyTarget);
+    push_view(L, target);
+    lua_rawset(L, -3);
+    if (paths) {
+      const size_t q = target.find('?');
+      if (q != std::string_view::npos) {
+        push_key(L, kKeyQuery);
+        push_view(L, target.substr(q + 1));
+        lua_rawset(L, -3);
+      }
+      push_key(L, kKeyPath);
+      push_view(L, request_path(target));
+      lua_rawset(L, -3);
+    }
   } else {
+    push_key(L, kKeyStatus);
     lua_pushinteger(L, p.status());
-    lua_setfield(L, -2, "status");
-    set_string(L, "reason", p.reason());
+    lua_rawset(L, -3);
+    push_key(L, kKeyReason);
+    push_view(L, p.reason());
+    lua_rawset(L, -3);
   }
+  push_key(L, kKeyVersion);
   if (p.version_major() == 1 && p.version_minor() == 1) {
-    lua_pushliteral(L, "1.1");
+    push_key(L, kValue11);
   } else if (p.version_major() == 1 && p.version_minor() == 0) {
-    lua_pushliteral(L, "1.0");
+    push_key(L, kValue10);
   } else {
     lua_pushfstring(L, "%d.%d", p.version_major(), p.version_minor());
   }
-  lua_setfield(L, -2, "version");
+  lua_rawset(L, -3);
+  push_key(L, kKeyHeaders);
   if (map) {
     push_field_map(
         L, p.field_count(), [&](uint32_t i) { return p.value(i); },
@@ -198,17 +261,27 @@ void push_head(lua_State* L, const HeadParser& p, bool map) {
         L, p.field_count(), [&](uint32_t i) { return p.name(i); },
         [&](uint32_t i) { return p.value(i); }, [&](uint32_t i) { return p.lower_name(i); });
   }
-  lua_setfield(L, -2, "headers");
-  static const char* const framings[] = {"none", "length", "chunked", "close"};
-  lua_pushstring(L, framings[static_cast<int>(p.framing())]);
-  lua_setfield(L, -2, "framing");
+  lua_rawset(L, -3);
+  static const HeadKey framings[] = {kValueNone, kKeyLength, kValueChunked, kValueClose};
+  push_key(L, kKeyFraming);
+  push_key(L, framings[static_cast<int>(p.framing())]);
+  lua_rawset(L, -3);
   if (p.framing() == Framing::kLength) {
+    push_key(L, kKeyLength);
     lua_pushinteger(L, static_cast<lua_Integer>(p.content_length()));
-    lua_setfield(L, -2, "length");
+    lua_rawset(L, -3);
   }
-  set_bool(L, "keepalive", p.keep_alive());
-  set_bool(L, "expect_continue", p.expect_continue());
-  if (!p.upgrade().empty()) set_string(L, "upgrade", p.upgrade());
+  push_key(L, kKeyKeepalive);
+  lua_pushboolean(L, p.keep_alive());
+  lua_rawset(L, -3);
+  push_key(L, kKeyExpectContinue);
+  lua_pushboolean(L, p.expect_continue());
+  lua_rawset(L, -3);
+  if (!p.upgrade().empty()) {
+    push_key(L, kKeyUpgrade);
+    push_view(L, p.upgrade());
+    lua_rawset(L, -3);
+  }
 }
 
 // parser:feed(data) -> nil (more needed) | head, consumed | nil, errname, status
@@ -226,7 +299,36 @@ int parser_feed(lua_State* L) {
     const Error e = box->parser.error();
     return push_fault(L, error_name(e), error_status(e));
   }
-  push_head(L, box->parser, box->map);
+  push_head(L, box->parser, box->map, false);
+  lua_pushinteger(L, static_cast<lua_Integer>(used));
+  return 2;
+}
+
+// parser:next(data [, class]) -> as feed, but the parser is reset once the head is complete or
+// has failed, a request's head also has path and query, and `class` becomes its metatable.
+int parser_next(lua_State* L) {
+  ParserBox* box = check_parser(L);
+  size_t n = 0;
+  const char* data = luaL_checklstring(L, 2, &n);
+  const bool cls = !lua_isnoneornil(L, 3);
+  if (cls) luaL_checktype(L, 3, LUA_TTABLE);
+  size_t used = 0;
+  const Status st = box->parser.feed(data, n, &used);
+  if (st == Status::kNeedMore) {
+    lua_pushnil(L);
+    return 1;
+  }
+  if (st == Status::kError) {
+    const Error e = box->parser.error();
+    box->parser.reset();
+    return push_fault(L, error_name(e), error_status(e));
+  }
+  push_head(L, box->parser, box->map, true);
+  box->parser.reset();
+  if (cls) {
+    lua_pushvalue(L, 3);
+    lua_setmetatable(L, -2);
+  }
   lua_pushinteger(L, static_cast<lua_Integer>(used));
   return 2;
 }
@@ -515,10 +617,14 @@ int object_tostring(lua_State* L) {
   return 1;
 }
 
-void new_class(lua_State* L, const char* name, const luaL_Reg* methods, lua_CFunction gc) {
+// `nup` values on the stack become upvalues of every method (and are popped).
+void new_class(lua_State* L, const char* name, const luaL_Reg* methods, lua_CFunction gc,
+               int nup = 0) {
   luaL_newmetatable(L, name);
   lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
+  for (int i = 0; i < nup; ++i)
+    lua_pushvalue(L, -2 - nup);
+  luaL_setfuncs(L, methods, nup);
   lua_setfield(L, -2, "__index");
   if (gc) {
     lua_pushcfunction(L, gc);
@@ -527,11 +633,11 @@ void new_class(lua_State* L, const char* name, const luaL_Reg* methods, lua_CFun
   lua_pushvalue(L, -1);
   lua_pushcclosure(L, object_tostring, 1);
   lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  lua_pop(L, 1 + nup);
 }
 
 const luaL_Reg kParserMethods[] = {
-    {"feed", parser_feed}, {"reset", parser_reset}, {nullptr, nullptr}};
+    {"feed", parser_feed}, {"next", parser_next}, {"reset", parser_reset}, {nullptr, nullptr}};
 const luaL_Reg kChunkedMethods[] = {{"feed", chunked_feed},
                                     {"trailers", chunked_trailers},
                                     {"reset", chunked_reset},
@@ -548,7 +654,9 @@ const luaL_Reg kFunctions[] = {
 // require("socket.http.core") -> the table of constructors and functions.
 extern "C" __attribute__((visibility("default"))) int luaopen_socket_http_core(lua_State* L) {
   using namespace uvs::http;
-  new_class(L, kParserClass, kParserMethods, parser_gc);
+  for (const char* key : kHeadKeys)
+    lua_pushstring(L, key);
+  new_class(L, kParserClass, kParserMethods, parser_gc, kKeyCount);
   new_class(L, kChunkedClass, kChunkedMethods, chunked_gc);
   new_class(L, kWsClass, kWsMethods, nullptr);
   luaL_newlib(L, kFunctions);
