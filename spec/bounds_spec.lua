@@ -377,7 +377,7 @@ describe("the receive pool after a burst", function()
     srv:close()
     print(("\n# blocking burst: RSS %d kB before, %d kB holding 5,000 connections, %d kB after")
       :format(before, holding, after))
-    assert.is_true(holding > before + 4096, "the burst grew the heap")
+    assert.is_true(SANITIZED or holding > before + 4096, "the burst grew the heap")
     assert.is_true(SANITIZED or after <= before * 1.10,
       ("RSS %d kB before, %d kB after"):format(before, after))
   end)

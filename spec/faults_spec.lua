@@ -258,8 +258,8 @@ describe("errors and shutdowns with sockets held", function()
       local srv, port = H.server()
       local t = async.spawn(function()
         local held = {}
-        for i = 1, 20 do
-          held[i] = assert(socket.connect("127.0.0.1", port))
+        for _ = 1, 20 do
+          held[#held + 1] = assert(socket.connect("127.0.0.1", port))
           held[#held + 1] = assert(srv:accept())
         end
         assert.is_true(fd_count() >= base + 40)
