@@ -29,15 +29,9 @@ end)
 ]]
 
 local function start()
-  local file = os.tmpname()
-  local f = assert(io.open(file, "w"))
-  f:write(SERVER)
-  f:close()
   local log = os.tmpname()
-  local p = assert(io.popen(("sh -c 'ulimit -n 64; exec timeout 60 %s %s 2>%s'"):format(
-    H.LUA, file, log), "r"))
-  local port = assert(tonumber(p:read("l")), "server did not start")
-  return p, port, file, log
+  local p, port = H.limited_server(SERVER, 64, 60, log)
+  return p, port, log
 end
 
 -- One request on the kept-alive connection `c`; returns the body.
@@ -59,7 +53,7 @@ describe("async.serve out of descriptors", function()
     if os.getenv("LD_PRELOAD") then
       return pending("the sanitizer runtime needs a free descriptor for its checks")
     end
-    local p, port, file, log = start()
+    local p, port, log = start()
     local a = assert(socket.connect("127.0.0.1", port))
     a:settimeout(5)
     assert.are.equal("hello", get(a, "/hello"))
@@ -107,7 +101,6 @@ describe("async.serve out of descriptors", function()
     a:close()
     p:close()
     local text = require("support.servers").read(log) or ""
-    os.remove(file)
     os.remove(log)
     local _, lines = text:gsub("accept failed %(Too many open files%)", "")
     assert.is_true(lines >= 1, text)

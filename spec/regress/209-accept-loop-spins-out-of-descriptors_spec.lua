@@ -45,17 +45,6 @@ async.run(function()
 end)
 ]]
 
-local function start()
-  local file = os.tmpname()
-  local f = assert(io.open(file, "w"))
-  f:write(SERVER)
-  f:close()
-  local p = assert(io.popen(("sh -c 'ulimit -n 40; exec timeout 60 %s %s'"):format(H.LUA, file),
-    "r"))
-  local port = assert(tonumber(p:read("l")), "server did not start")
-  return p, port, file
-end
-
 local function ask(c, line)
   assert(c:send(line .. "\n"))
   return c:receive("*l")
@@ -66,7 +55,7 @@ describe("regression 209", function()
     if os.getenv("LD_PRELOAD") then
       return pending("the sanitizer runtime needs a free descriptor for its checks")
     end
-    local p, port, file = start()
+    local p, port = H.limited_server(SERVER, 40)
     local first = assert(socket.connect("127.0.0.1", port))
     first:settimeout(5)
     assert.are.equal("hi", ask(first, "hi"))
@@ -103,6 +92,5 @@ describe("regression 209", function()
     for i = 41, 60 do held[i]:close() end
     first:close()
     p:close()
-    os.remove(file)
   end)
 end)

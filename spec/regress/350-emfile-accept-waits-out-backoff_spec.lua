@@ -37,13 +37,7 @@ describe("regression 350", function()
     if os.getenv("LD_PRELOAD") then
       return pending("the sanitizer runtime needs a free descriptor for its checks")
     end
-    local file = os.tmpname()
-    local f = assert(io.open(file, "w"))
-    f:write('local socket = require("socket")\n', SERVER)
-    f:close()
-    local p = assert(io.popen(("sh -c 'ulimit -n 32; exec timeout 40 %s %s 2>/dev/null'"):format(
-      H.LUA, file), "r"))
-    local port = assert(tonumber(p:read("l")), "server did not start")
+    local p, port = H.limited_server(SERVER, 32, 40)
     local held = {}
     for _ = 1, 40 do
       local c = socket.tcp()
@@ -70,6 +64,5 @@ describe("regression 350", function()
     last:send("quit\n")
     last:close()
     p:close()
-    os.remove(file)
   end)
 end)

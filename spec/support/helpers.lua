@@ -100,6 +100,21 @@ function M.peer(code, limit)
   return p
 end
 
+-- A server process for the out-of-descriptor specs: runs `code` (which prints its port on its
+-- first line) under `ulimit -n nofile`, killed after `limit` seconds (default 60); its stderr
+-- goes to the file `log` (default: discarded). Returns the process handle and the port.
+function M.limited_server(code, nofile, limit, log)
+  local file = os.tmpname()
+  tmpfiles[#tmpfiles + 1] = file
+  local f = assert(io.open(file, "w"))
+  f:write('local socket = require("socket")\n', code, "\n")
+  f:close()
+  local cmd = ("sh -c 'ulimit -n %d; exec timeout %d %s %s 2>%s'"):format(nofile, limit or 60,
+    M.LUA, file, log or "/dev/null")
+  local p = assert(io.popen(cmd, "r"))
+  return p, assert(tonumber(p:read("l")), "server did not start")
+end
+
 -- A peer that listens on loopback, prints its port, accepts one client as `c`, runs `code`,
 -- then closes. Returns the process handle and the port.
 function M.listen_peer(code, limit)
