@@ -284,21 +284,30 @@ void push_head(lua_State* L, const HeadParser& p, bool map, bool paths) {
   }
 }
 
-// parser:feed(data) -> nil (more needed) | head, consumed | nil, errname, status
-int parser_feed(lua_State* L) {
-  ParserBox* box = check_parser(L);
+// Feeds argument 2 to the parser. Returns 0 once a head is complete (its bytes in `*used`);
+// otherwise pushes nil (more needed) or the fault and returns their count, resetting the parser
+// after a fault when `reset` says so.
+int feed_head(lua_State* L, ParserBox* box, size_t* used, bool reset) {
   size_t n = 0;
   const char* data = luaL_checklstring(L, 2, &n);
-  size_t used = 0;
-  const Status st = box->parser.feed(data, n, &used);
+  const Status st = box->parser.feed(data, n, used);
   if (st == Status::kNeedMore) {
     lua_pushnil(L);
     return 1;
   }
   if (st == Status::kError) {
     const Error e = box->parser.error();
+    if (reset) box->parser.reset();
     return push_fault(L, error_name(e), error_status(e));
   }
+  return 0;
+}
+
+// parser:feed(data) -> nil (more needed) | head, consumed | nil, errname, status
+int parser_feed(lua_State* L) {
+  ParserBox* box = check_parser(L);
+  size_t used = 0;
+  if (const int pushed = feed_head(L, box, &used, false)) return pushed;
   push_head(L, box->parser, box->map, false);
   lua_pushinteger(L, static_cast<lua_Integer>(used));
   return 2;
@@ -308,21 +317,11 @@ int parser_feed(lua_State* L) {
 // has failed, a request's head also has path and query, and `class` becomes its metatable.
 int parser_next(lua_State* L) {
   ParserBox* box = check_parser(L);
-  size_t n = 0;
-  const char* data = luaL_checklstring(L, 2, &n);
+  luaL_checkstring(L, 2);
   const bool cls = !lua_isnoneornil(L, 3);
   if (cls) luaL_checktype(L, 3, LUA_TTABLE);
   size_t used = 0;
-  const Status st = box->parser.feed(data, n, &used);
-  if (st == Status::kNeedMore) {
-    lua_pushnil(L);
-    return 1;
-  }
-  if (st == Status::kError) {
-    const Error e = box->parser.error();
-    box->parser.reset();
-    return push_fault(L, error_name(e), error_status(e));
-  }
+  if (const int pushed = feed_head(L, box, &used, true)) return pushed;
   push_head(L, box->parser, box->map, true);
   box->parser.reset();
   if (cls) {
