@@ -23,7 +23,8 @@ local stderr = io.stderr
 
 local M = {}
 
--- Seconds the accept loop waits after running out of descriptors, unless a client ends first.
+-- Seconds the accept loop waits after an accept error other than running out of descriptors
+-- or memory (for those, accept waits for a descriptor to be freed, at most 100 ms).
 M.BACKOFF = 0.1
 -- Seconds out of descriptors on end after which the connections waiting to be accepted are
 -- refused (closed at once) rather than left to wait.
@@ -92,8 +93,9 @@ local function accept_loop(server, handler, st)
       elseif err == "closed" or err == "cancelled" then
         break
       elseif err ~= "timeout" then
-        -- Out of descriptors or memory: the listener stays readable, so calling accept again
-        -- at once would spin. Wait for one of our clients to end, or the back-off.
+        -- Out of descriptors or memory: the listener stays readable. The next accept waits for
+        -- a socket of the runtime to close or 100 ms (accept itself does, in a task); other
+        -- errors wait out the back-off here.
         st.refused = st.refused + 1
         local t = now()
         if t - last_log >= 1 then
@@ -101,7 +103,6 @@ local function accept_loop(server, handler, st)
           stderr:write("socket.async.serve: accept failed (", tostring(err),
             "); pausing accepts (", tostring(st.active), " clients)\n")
         end
-        local why
         if exhausted(err) then
           -- Out of descriptors for REFUSE_AFTER seconds on end: the connections waiting in the
           -- listen queue would wait until their clients give up; refuse them instead (each is
@@ -112,13 +113,9 @@ local function accept_loop(server, handler, st)
             while n < 256 and server.refuse and server:refuse() do n = n + 1 end
             st.shed = st.shed + n
           end
-          st.parked = true
-          why = select(2, park(M.BACKOFF))
-          st.parked = false
-        else
-          why = select(2, sleep(M.BACKOFF))
+        elseif select(2, sleep(M.BACKOFF)) == "cancelled" then
+          break
         end
-        if why == "cancelled" then break end
       end
     end
   end

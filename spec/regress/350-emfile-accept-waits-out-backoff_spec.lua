@@ -3,10 +3,10 @@
 -- async.serve used to answer any accept failure with a fixed sleep before calling accept
 -- again, whatever happened meanwhile: out of descriptors, a server whose client had just
 -- closed (freeing a descriptor) still left every waiting connection in the listen queue until
--- the sleep ended, and a longer back-off made that worse. Now the loop waits for one of its
--- own clients to end *or* the back-off, whichever comes first. This file sets the back-off to
--- 5 s in a server limited to 32 descriptors: a waiting client must be served well within it
--- once a held connection closes.
+-- the sleep ended, and a longer back-off made that worse. Now the next accept waits for a
+-- socket of the runtime to close or 100 ms, whichever comes first, and the back-off is only for
+-- other accept errors. This file sets the back-off to 5 s in a server limited to 32
+-- descriptors: a waiting client must be served well within it once a held connection closes.
 local H = require("support.helpers").use(_ENV)
 local socket = require("socket")
 
