@@ -211,6 +211,7 @@ int process_fork(lua_State* L) {
             static_cast<int>(getpid()), uv_strerror(err));
     _exit(70);
   }
+  if (Extension* e = rt->extension()) e->after_fork();
   lua_pushinteger(L, 0);
   return 1;
 }

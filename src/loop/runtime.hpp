@@ -37,6 +37,9 @@ class Extension {
   virtual void shutdown() = 0;
   // Adds the extension's counters to the async._debug() table on top of L's stack.
   virtual void describe(lua_State* L) = 0;
+  // In a forked child, after the loop was renewed: the extension renews the kernel objects of
+  // its own that it shares with the parent.
+  virtual void after_fork() = 0;
 };
 
 class Runtime {

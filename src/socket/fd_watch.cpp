@@ -1,8 +1,6 @@
 // fd_watch.cpp: see fd_watch.hpp. Layer: transport.
 #include "socket/fd_watch.hpp"
 
-#include <fcntl.h>
-
 #include <new>
 
 #include "loop/runtime.hpp"
@@ -15,17 +13,12 @@ using loop::Wake;
 
 FdWatch* FdWatch::get(SocketRuntime* sr, int fd) {
   if (FdWatch* w = sr->watcher(fd)) return w;
-  auto* w = new (std::nothrow) FdWatch();  // freed in on_close
+  if (fd < 0 || !sr->events().open(sr->rt()->loop(), sr)) return nullptr;
+  auto* w = new (std::nothrow) FdWatch();  // freed in close()
   if (!w) return nullptr;
-  // libuv makes the descriptor non-blocking; one the module did not create keeps the mode its
-  // owner gave it (the module's own descriptors are non-blocking already).
-  const int flags = fcntl(fd, F_GETFL);
-  if (uv_poll_init(sr->rt()->loop(), &w->handle_, fd) != 0) {
-    delete w;
-    return nullptr;
-  }
-  if (flags >= 0 && !(flags & O_NONBLOCK)) (void)fcntl(fd, F_SETFL, flags);
-  w->handle_.data = w;
+  w->sr_ = sr;
+  w->fd_ = fd;
+  w->serial_ = sr->next_serial();
   sr->rt()->live_watchers()++;
   if (!sr->set_watcher(fd, w)) {
     w->close();
@@ -34,26 +27,24 @@ FdWatch* FdWatch::get(SocketRuntime* sr, int fd) {
   return w;
 }
 
-SocketRuntime* FdWatch::sr() const { return static_cast<SocketRuntime*>(rt()->extension()); }
-
-int FdWatch::fd() const {
-  uv_os_fd_t fd = -1;
-  (void)uv_fileno(reinterpret_cast<const uv_handle_t*>(&handle_), &fd);
-  return fd;
-}
+loop::Runtime* FdWatch::rt() const { return sr_->rt(); }
 
 void FdWatch::close() {
   if (closing_) return;
   closing_ = true;
-  SocketRuntime* sr = this->sr();
-  const int fd = this->fd();  // before uv_close: a closing handle has none
-  if (sr->watcher(fd) == this) (void)sr->set_watcher(fd, nullptr);
+  SocketRuntime* sr = sr_;
+  if (sr->watcher(fd_) == this) (void)sr->set_watcher(fd_, nullptr);
   loop::Runtime* rt = this->rt();
   // wake() detaches each waiter from this watcher before making it ready.
   if (reader_) rt->wake(reader_, Wake::kClosed);
   if (writer_) rt->wake(writer_, Wake::kClosed);
   (void)wake_others();
-  uv_close(reinterpret_cast<uv_handle_t*>(&handle_), on_close);
+  // The descriptor is still open here: a duplicate of it (dup, fork) would otherwise keep the
+  // registration, and its reports, alive.
+  if (registered_) sr->events().forget(fd_);
+  if (armed_) sr->events().wanting(-1);
+  rt->live_watchers()--;
+  delete this;  // allocated in get(); reports find watchers by descriptor and serial
 }
 
 int FdWatch::wake_others() {
@@ -87,12 +78,6 @@ void FdWatch::release_if_unused() {
   if (!owned_ && !reader_ && !writer_ && !others_) close();
 }
 
-void FdWatch::on_close(uv_handle_t* h) {
-  auto* w = static_cast<FdWatch*>(h->data);
-  w->rt()->live_watchers()--;
-  delete w;  // allocated in get()
-}
-
 int FdWatch::wanted() const {
   int mask = (reader_ ? kRead : 0) | (writer_ ? kWrite : 0);
   for (const FdWaiter* n = others_; n; n = n->next)
@@ -102,11 +87,19 @@ int FdWatch::wanted() const {
 
 void FdWatch::arm(int mask) {
   if (closing_ || mask == armed_) return;
-  if (mask == 0) {
-    uv_poll_stop(&handle_);
-  } else if (uv_poll_start(&handle_, mask, on_poll) != 0) {
-    mask = 0;
+  if (mask & ~registered_) {
+    uint32_t ev = 0;
+    const int want = mask | registered_;
+    if (want & kRead) ev |= EventSet::kIn;
+    if (want & kWrite) ev |= EventSet::kOut;
+    if (sr_->events().watch(fd_, ev, EventSet::tag(fd_, serial_), registered_ != 0) != 0) {
+      mask = 0;  // the wait reports the failure (an unwatchable descriptor)
+    } else {
+      registered_ = static_cast<uint8_t>(want);
+    }
   }
+  // Interest no longer wanted stays registered until the kernel reports it (on_poll).
+  if ((armed_ != 0) != (mask != 0)) sr_->events().wanting(mask ? 1 : -1);
   armed_ = static_cast<uint8_t>(mask);
   if (!(mask & kRead)) readable_ = true;  // unknown once nobody watches
 }
@@ -153,17 +146,44 @@ void FdWatch::remove(FdWaiter* n) {
   n->watch = nullptr;
 }
 
-void FdWatch::on_poll(uv_poll_t* h, int status, int events) {
-  auto* w = static_cast<FdWatch*>(h->data);
-  loop::Runtime* rt = w->rt();
-  int mask = w->armed_;
-  if (status < 0) {
-    // libuv stopped the handle (POLLERR): wake everybody, the retried call reports the error.
+void FdWatch::report(SocketRuntime* sr, int fd, uint32_t serial, uint32_t events) {
+  FdWatch* w = sr->watcher(fd);
+  if (!w || w->serial_ != serial) return;  // closed earlier in this batch; maybe reused
+  w->on_poll(events);
+}
+
+void FdWatch::on_poll(uint32_t raw) {
+  loop::Runtime* rt = this->rt();
+  int mask = armed_;
+  // What uv_poll_t would report: an error stops the watch (the retried call reports it), and
+  // a hang-up alone counts as every event watched.
+  const bool failed = raw & EPOLLERR;
+  if (raw & EPOLLHUP) raw |= EventSet::kIn | EventSet::kOut;
+  int events = ((raw & EventSet::kIn) ? kRead : 0) | ((raw & EventSet::kOut) ? kWrite : 0);
+  if (failed) {
     events = kRead | kWrite;
-    w->armed_ = mask = 0;
+    sr_->events().forget(fd_);
+    registered_ = 0;
+    if (armed_) sr_->events().wanting(-1);
+    armed_ = mask = 0;
+  } else {
+    events &= armed_;
+    if ((registered_ & ~armed_) != 0) {
+      // Interest withdrawn since it was registered (arm): the kernel reports it at last.
+      uint32_t ev = 0;
+      if (armed_ & kRead) ev |= EventSet::kIn;
+      if (armed_ & kWrite) ev |= EventSet::kOut;
+      if (armed_ == 0) {
+        sr_->events().forget(fd_);
+        registered_ = 0;
+      } else if (sr_->events().watch(fd_, ev, EventSet::tag(fd_, serial_), true) == 0) {
+        registered_ = armed_;
+      }
+    }
+    if (events == 0) return;
   }
   // Waking a waiter detaches it, which unlinks its node: take the next one first.
-  for (FdWaiter* n = w->others_; n;) {  // usually none
+  for (FdWaiter* n = others_; n;) {  // usually none
     FdWaiter* next = n->next;
     if (n->events & events) {
       n->revents |= n->events & events;
@@ -172,23 +192,23 @@ void FdWatch::on_poll(uv_poll_t* h, int status, int events) {
     n = next;
   }
   if (events & kRead) {
-    w->readable_ = true;
-    if (w->reader_) {
-      if (w->prefetch_ && status >= 0) w->prefetch_(w->sr(), w->prefetch_ctx_);
-      rt->wake(w->reader_, Wake::kReady);
-      w->woke_in_ = static_cast<uint32_t>(rt->iteration());
+    readable_ = true;
+    if (reader_) {
+      if (prefetch_ && !failed) prefetch_(sr_, prefetch_ctx_);
+      rt->wake(reader_, Wake::kReady);
+      woke_in_ = static_cast<uint32_t>(rt->iteration());
     }
   }
   if (events & kWrite) {
-    if (w->writer_) rt->wake(w->writer_, Wake::kReady);
+    if (writer_) rt->wake(writer_, Wake::kReady);
   }
-  const int still = w->others_ ? w->wanted() : (w->reader_ ? kRead : 0) | (w->writer_ ? kWrite : 0);
+  const int still = others_ ? wanted() : (reader_ ? kRead : 0) | (writer_ ? kWrite : 0);
   // Nobody reads: stop, or level-triggered polling would report it forever (unless its reader
   // was woken in this very run and has not read yet). Sockets are nearly always writable: watch
   // for room only while a writer waits.
-  if (!(still & kRead) && w->woke_in_ != static_cast<uint32_t>(rt->iteration())) mask &= ~kRead;
+  if (!(still & kRead) && woke_in_ != static_cast<uint32_t>(rt->iteration())) mask &= ~kRead;
   if (!(still & kWrite)) mask &= ~kWrite;
-  w->arm(mask);
+  arm(mask);
 }
 
 // ---------------------------------------------------------------------------------------------

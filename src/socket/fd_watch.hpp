@@ -1,16 +1,17 @@
 // fd_watch.hpp: the one watcher of a descriptor, shared by the socket that owns it and by the
-// tasks that wait on it through socket.async.waitfd or socket.select. Layer: transport (uv.h,
-// through the runtime; no Lua calls).
+// tasks that wait on it through socket.async.waitfd or socket.select. Layer: transport (the
+// runtime's epoll set, event_set.hpp; no Lua calls).
 //
-// libuv allows one poll handle per descriptor, so the socket layer keeps a registry from
-// descriptor to watcher (in SocketRuntime) and every waiter of a descriptor goes through its
-// watcher. A socket's own reader and writer (one each: the socket's operation slots see to it)
-// have slots of their own, with the reader's read-ahead; other waiters are nodes of a wait set
-// (FdWaitSet), any number per direction. A watcher is allocated the first time somebody waits
-// on the descriptor and freed in its close callback, never earlier: libuv may still reference
-// the handle until then. It is closed when its socket closes the descriptor (every waiter
-// wakes with "closed"), and, for a descriptor no socket owns, as soon as nobody waits on it
-// (the owner may close such a descriptor at any time, and libuv must not watch a closed one).
+// The socket layer keeps a registry from descriptor to watcher (in SocketRuntime), and every
+// waiter of a descriptor goes through its watcher, which is the descriptor's one registration
+// in the runtime's epoll set. A socket's own reader and writer (one each: the socket's
+// operation slots see to it) have slots of their own, with the reader's read-ahead; other
+// waiters are nodes of a wait set (FdWaitSet), any number per direction. A watcher is allocated
+// the first time somebody waits on the descriptor and freed when it is closed: when its socket
+// closes the descriptor (every waiter wakes with "closed"), and, for a descriptor no socket
+// owns, as soon as nobody waits on it (the owner may close such a descriptor at any time, and
+// the set must not keep watching a closed one). Reports find a watcher by descriptor and
+// serial number, so one freed earlier in a batch of reports is never touched.
 #pragma once
 
 #include <uv.h>
@@ -46,9 +47,8 @@ class FdWatch final : public loop::WaitSource {
   static constexpr int kRead = UV_READABLE;
   static constexpr int kWrite = UV_WRITABLE;
   // Reads what a readiness report announced into the waiting reader's buffer, from the poll
-  // callback. Reading there drains the socket, so that libuv, which polls several times per
-  // loop iteration when many sockets are ready, does not report it again and again before the
-  // woken task gets to run (level-triggered polling would). Must not call Lua.
+  // callback. Reading there drains the socket, so that the level-triggered set does not report
+  // it again before the woken task gets to run. Must not call Lua.
   using Prefetch = void (*)(SocketRuntime* sr, void* ctx);
 
   // The watcher of `fd`, created if there is none (nullptr if it cannot be).
@@ -83,35 +83,34 @@ class FdWatch final : public loop::WaitSource {
   // A poll(2) on the thread found the descriptor readable (blocking mode).
   void mark_readable() { readable_ = true; }
 
+  // A report of the epoll set (EventSet) for the watcher of `fd` numbered `serial`.
+  static void report(SocketRuntime* sr, int fd, uint32_t serial, uint32_t events);
+
  private:
-  FdWatch() = default;
-  static void on_poll(uv_poll_t* h, int status, int events);
-  static void on_close(uv_handle_t* h);
+  FdWatch() : readable_(true), owned_(false), closing_(false) {}
+  void on_poll(uint32_t events);
   [[nodiscard]] int wanted() const;  // the events some waiter still wants
   int wake_others();                 // wakes every wait-set node with "closed"
   void arm(int mask);
-  // The runtime and the descriptor are the handle's (its loop's data is the runtime), so the
-  // watcher does not keep them twice: 216 bytes, one allocation size class less.
-  [[nodiscard]] loop::Runtime* rt() const {
-    return static_cast<loop::Runtime*>(handle_.loop->data);
-  }
-  [[nodiscard]] SocketRuntime* sr() const;
-  [[nodiscard]] int fd() const;
-  uv_poll_t handle_{};
+  [[nodiscard]] loop::Runtime* rt() const;
+  // 72 bytes (one allocation size class of 80): an idle connection's watcher.
+  SocketRuntime* sr_ = nullptr;
   loop::Task* reader_ = nullptr;
   loop::Task* writer_ = nullptr;
   Prefetch prefetch_ = nullptr;
   void* prefetch_ctx_ = nullptr;
   FdWaiter* others_ = nullptr;
+  int fd_ = -1;
+  uint32_t serial_ = 0;  // names the watcher in its reports (EventSet::tag)
   // The uv_run during which the reader was last woken (its low 32 bits, which is all an
-  // equality test needs): libuv may report the socket again in the same run (it polls several
-  // times when many descriptors are ready), and the woken task has not read yet, so read
-  // interest stays armed until the next run.
+  // equality test needs): the set may report the socket again in the same run, and the woken
+  // task has not read yet, so read interest stays armed until the next run.
   uint32_t woke_in_ = UINT32_MAX;
-  uint8_t armed_ = 0;  // kRead | kWrite
-  bool readable_ = true;
-  bool owned_ = false;
-  bool closing_ = false;
+  uint8_t armed_ = 0;       // kRead | kWrite: what some waiter wants
+  uint8_t registered_ = 0;  // kRead | kWrite: what the kernel watches (armed_ and maybe more)
+  bool readable_ : 1;
+  bool owned_ : 1;
+  bool closing_ : 1;
 };
 
 // A task's wait on several descriptors at once (select) or on one (waitfd). It lives in the

@@ -52,7 +52,7 @@ Socket* push_socket(lua_State* L, const char* cls, int fd, int family) {
   s->sr = SocketRuntime::of(L);
   s->fd = fd;
   s->family = family;
-  s->cls = class_bit(cls);
+  s->cls = static_cast<uint16_t>(class_bit(cls));
   s->birthday = Runtime::now();
   luaL_setmetatable(L, cls);
   return s;
@@ -60,7 +60,7 @@ Socket* push_socket(lua_State* L, const char* cls, int fd, int family) {
 
 void set_class(lua_State* L, int idx, const char* cls) {
   idx = lua_absindex(L, idx);
-  static_cast<Socket*>(lua_touserdata(L, idx))->cls = class_bit(cls);
+  static_cast<Socket*>(lua_touserdata(L, idx))->cls = static_cast<uint16_t>(class_bit(cls));
   luaL_getmetatable(L, cls);
   lua_setmetatable(L, idx);
 }
@@ -77,10 +77,7 @@ int open_fd(int family, int type, int protocol, int* fd) {
 }
 
 void drop_watch(Socket* s) {
-  if (s->watch) {
-    s->watch->disown();  // freed in its close callback once nobody waits on it
-    s->watch = nullptr;
-  }
+  if (FdWatch* w = watch_of(s)) w->disown();  // freed once nobody waits on it
 }
 
 void free_addresses(Socket* s) {
@@ -99,9 +96,7 @@ void close_socket(Socket* s, bool collected) {
     s->writing.close(rt);
     // The descriptor's watcher, whether the socket itself waited on it or only a select or a
     // waitfd did: every waiter of the descriptor wakes with "closed".
-    FdWatch* w = s->watch ? s->watch : s->sr->watcher(s->fd);
-    if (w) w->close();
-    s->watch = nullptr;
+    if (FdWatch* w = watch_of(s)) w->close();
     // A TLS session says close_notify if it can without waiting, and is freed.
     if (s->tls) tls_free(s);
     if (s->fd >= 0) {
@@ -174,14 +169,12 @@ class SocketWait final : public loop::Waitable {
 
   bool attach(Runtime* rt, loop::Task* t, loop::WaitSource** src) override {
     (void)rt;
-    if (!s_->watch) {
-      s_->watch = FdWatch::get(s_->sr, s_->fd);  // closed in close_socket()
-      if (!s_->watch) return false;
-      s_->watch->adopt();
-    }
-    if (dir_ & FdWatch::kRead) s_->watch->add_reader(t, prefetch_, s_);
-    if (dir_ & FdWatch::kWrite) s_->watch->add_writer(t);
-    *src = s_->watch;
+    FdWatch* w = FdWatch::get(s_->sr, s_->fd);  // closed in close_socket()
+    if (!w) return false;
+    w->adopt();
+    if (dir_ & FdWatch::kRead) w->add_reader(t, prefetch_, s_);
+    if (dir_ & FdWatch::kWrite) w->add_writer(t);
+    *src = w;
     return true;
   }
 
@@ -199,7 +192,8 @@ class SocketWait final : public loop::Waitable {
       if (r == 0) return Wake::kTimeout;
       if (r > 0 || errno != EINTR) break;
     }
-    if (s_->watch && (p.revents & (POLLIN | POLLHUP | POLLERR))) s_->watch->mark_readable();
+    FdWatch* w = watch_of(s_);
+    if (w && (p.revents & (POLLIN | POLLHUP | POLLERR))) w->mark_readable();
     return Wake::kReady;
   }
 

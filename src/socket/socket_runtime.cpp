@@ -80,10 +80,11 @@ void SocketRuntime::shutdown() {
     ::close(spare_);
     spare_ = -1;
   }
-  // Each close() takes the watcher out of the table; the loop frees it in its close callback.
+  // Each close() takes the watcher out of the table and frees it.
   for (size_t i = 0; i < by_fd_.size(); i++) {
     if (FdWatch* w = by_fd_[i]) w->close();
   }
+  events_.close();
 }
 
 void SocketRuntime::describe(lua_State* L) {

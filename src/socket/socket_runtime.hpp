@@ -1,7 +1,8 @@
 // socket_runtime.hpp: what the socket layer keeps per runtime: the descriptor watchers (one per
-// descriptor, found by descriptor), the receive-buffer pool and a scratch area for reads made
-// in poll callbacks. Layer: transport. It is the runtime's extension (loop::Extension): the
-// loop knows it only through that interface and never includes this file.
+// descriptor, found by descriptor) and the epoll set they are registered in, the receive-buffer
+// pool and a scratch area for reads made in poll callbacks. Layer: transport. It is the
+// runtime's extension (loop::Extension): the loop knows it only through that interface and
+// never includes this file.
 #pragma once
 
 #include <cstddef>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "loop/runtime.hpp"
+#include "socket/event_set.hpp"
 #include "socket/recv_buffer.hpp"
 
 namespace uvs::socket {
@@ -36,6 +38,9 @@ class SocketRuntime final : public loop::Extension {
   }
   // Registers (or, with nullptr, forgets) the watcher of `fd`; false if the table cannot grow.
   [[nodiscard]] bool set_watcher(int fd, FdWatch* w);
+  // The epoll set of every watcher, and the serial number of the next watcher made.
+  EventSet& events() { return events_; }
+  uint32_t next_serial() { return ++serial_; }
 
   // Out of descriptors (docs/async.md). An accept that failed for lack of descriptors or memory
   // records it here; until a descriptor of this runtime is freed (a socket closed) or
@@ -67,6 +72,7 @@ class SocketRuntime final : public loop::Extension {
 
   void shutdown() override;
   void describe(lua_State* L) override;
+  void after_fork() override { events_.renew_after_fork(); }
 
  private:
   struct FreedWaiters final : loop::WaitSource {
@@ -79,6 +85,8 @@ class SocketRuntime final : public loop::Extension {
   void keep_spare();
   loop::Runtime* rt_;
   std::vector<FdWatch*> by_fd_;
+  EventSet events_;
+  uint32_t serial_ = 0;
   FreedWaiters freed_;
   uint64_t closes_ = 0;
   uint64_t exhausted_closes_ = 0;

@@ -123,11 +123,11 @@ int fill(SocketRuntime* sr, Socket* s, bool small = false) {
       std::memcpy(dst, at, got);
     }
     s->buf.commit(got);
-    if (got < room && s->watch) s->watch->drained();
+    if (FdWatch* w = watch_of(s); got < room && w) w->drained();
     return kIoDone;
   }
   const int err = n == 0 ? kIoClosed : errno;
-  if ((err == EAGAIN || err == EWOULDBLOCK) && s->watch) s->watch->drained();
+  if (FdWatch* w = watch_of(s); (err == EAGAIN || err == EWOULDBLOCK) && w) w->drained();
   // A connection waiting for data holds no receive memory.
   if (s->buf.empty()) s->buf.release(sr->pool());
   return err == EWOULDBLOCK ? EAGAIN : err;
@@ -205,7 +205,8 @@ int receive_k(lua_State* L, int status, lua_KContext ctx) {
       err = s->pending;
       s->pending = 0;
     } else {
-      const bool skip = s->watch && !s->watch->maybe_readable();
+      const FdWatch* w = watch_of(s);
+      const bool skip = w && !w->maybe_readable();
       err = skip ? EAGAIN : fill(sr, s);
     }
     // A receive that keeps finding data lets the other tasks run now and then.
@@ -595,7 +596,7 @@ int accept_k(lua_State* L, int status, lua_KContext ctx) {
       continue;
     }
     if (err == EAGAIN || err == EWOULDBLOCK || err == ECONNABORTED) {
-      if (err != ECONNABORTED && s->watch) s->watch->drained();
+      if (FdWatch* w = watch_of(s); err != ECONNABORTED && w) w->drained();
       err = wait_fd(L, s, FdWatch::kRead, d, "accept");
       if (err == kYield) return loop::yield(L, s->sr->rt(), 0, accept_k);
     } else if (exhausted(err)) {

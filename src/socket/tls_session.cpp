@@ -72,14 +72,14 @@ int bio_read(BIO* b, char* out, size_t len, size_t* got) {
   }
   // As for plain reads: after a short read, the socket is known to be empty until its watcher
   // reports it readable again, and recv() is not asked in vain.
-  if (s->watch && !s->watch->maybe_readable()) {
+  if (FdWatch* w = watch_of(s); w && !w->maybe_readable()) {
     BIO_set_retry_read(b);
     return 0;
   }
   for (;;) {
     const ssize_t n = ::recv(s->fd, out, len, 0);
     if (n > 0) {
-      if (static_cast<size_t>(n) < len && s->watch) s->watch->drained();
+      if (FdWatch* w = watch_of(s); static_cast<size_t>(n) < len && w) w->drained();
       *got = static_cast<size_t>(n);
       return 1;
     }
@@ -89,7 +89,7 @@ int bio_read(BIO* b, char* out, size_t len, size_t* got) {
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      if (s->watch) s->watch->drained();
+      if (FdWatch* w = watch_of(s)) w->drained();
       BIO_set_retry_read(b);
     } else {
       t->sys_err = errno;
