@@ -2,16 +2,16 @@
 -- given the same descriptor with setfd, closed it.
 --
 -- The loop freed the watcher soon after, and the first socket's next setfd or close used the
--- freed memory (valgrind reports an invalid read in drop_watch). A socket now finds its watcher by descriptor
--- each time it needs it, so a watcher closed through another object is simply gone.
+-- freed memory (valgrind reports an invalid read in drop_watch). A socket now finds its watcher
+-- by descriptor each time it needs it, so a watcher closed through another object is gone.
 local socket = require("socket")
 local async = socket.async
 local H = require("support.helpers").use(_ENV)
 
-describe("regression 017: a watcher closed through another socket of the same descriptor", function()
+describe("regression 017: a watcher closed through another socket of its descriptor", function()
   after_each(H.assert_clean)
 
-  it("the waiting reader hears closed, and the first socket can still be given up and closed", function()
+  it("the reader hears closed; the first socket can still be given up and closed", function()
     async.run(function()
       local c, s = H.pair()
       local r
