@@ -36,6 +36,17 @@ TEST_CASE("equal due times keep push order", "[timer_heap]") {
   CHECK(heap.empty());
 }
 
+TEST_CASE("equal due times keep push order across the wrap of the push count", "[timer_heap]") {
+  std::vector<HeapNode> nodes(100);
+  TimerHeap heap(UINT32_MAX - 49);
+  for (auto& n : nodes)
+    heap.push(&n, 7);
+  CHECK(nodes.front().seq > nodes.back().seq);  // the count wrapped halfway
+  for (auto& n : nodes)
+    CHECK(heap.pop() == &n);
+  CHECK(heap.empty());
+}
+
 TEST_CASE("removing from the middle keeps the heap ordered", "[timer_heap]") {
   std::vector<HeapNode> nodes(200);
   TimerHeap heap;

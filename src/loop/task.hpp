@@ -53,15 +53,19 @@ struct Task : HeapNode, WaitSource {
   int ref = LUA_NOREF;  // registry ref to the handle; released in Runtime::finish
   TaskState state = TaskState::kReady;
   Wake wake = Wake::kNone;
-  bool external = false;  // waiting on something outside Lua (I/O, clock, lookup, signal)
-  bool is_main = false;
-  bool cancelled = false;  // sticky: every later wait returns "cancelled" at once
-  bool doomed = false;     // cancelled and past its grace: ended instead of resumed
-  bool clamped = false;    // the current wait was shortened by a deadline scope
-  bool detailed = false;   // user value 2 is a table {spawn site, reason}, not the spawn site
-  uint32_t moved = 0;      // work done since the task last waited (fairness budget, bytes)
-  int nargs = 0;           // values to pass to the first resume
-  int nresults = 0;        // values left on `co` when done (results or the error object)
+  // One bit each, so that a Task is 160 bytes (with its handle's header and user values, 248:
+  // an allocation of 256, one size class below 272).
+  bool external : 1;  // waiting on something outside Lua (I/O, clock, lookup, signal)
+  bool is_main : 1;
+  bool cancelled : 1;  // sticky: every later wait returns "cancelled" at once
+  bool doomed : 1;     // cancelled and past its grace: ended instead of resumed
+  bool clamped : 1;    // the current wait was shortened by a deadline scope
+  bool detailed : 1;   // user value 2 is a table {spawn site, reason}, not the spawn site
+  uint32_t moved = 0;  // work done since the task last waited (fairness budget, bytes)
+  union {
+    int nargs = 0;  // before the first resume: values to pass to it
+    int nresults;   // once done: values left on `co` (results or the error object)
+  };
   Task* next_ready = nullptr;
   Task* live_prev = nullptr;  // the runtime's list of live tasks
   Task* live_next = nullptr;
@@ -81,8 +85,17 @@ struct Task : HeapNode, WaitSource {
   uint32_t wait_since = 0;
   int wait_fd = -1;  // the descriptor it waits on, if any
 
+  Task()
+      : external(false),
+        is_main(false),
+        cancelled(false),
+        doomed(false),
+        clamped(false),
+        detailed(false) {}
+
   void detach(Task* joiner) override;  // a joiner stopped waiting (timeout, cancelled)
 };
+static_assert(sizeof(Task) <= 160);
 
 // The details of a task kept in its handle's user values. The cancellation reason shares a
 // slot with the spawn site (in a table, made when a reason is given), since few tasks get one.

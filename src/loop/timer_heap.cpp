@@ -18,7 +18,7 @@ void TimerHeap::push(HeapNode* n, uint64_t due) {
   n->due = due;
   n->seq = next_seq_++;
   nodes_.push_back(n);
-  n->index = nodes_.size() - 1;
+  n->index = static_cast<uint32_t>(nodes_.size() - 1);
   sift_up(n->index);
 }
 

@@ -14,16 +14,21 @@
 namespace uvs::loop {
 
 // What a type needs to live in the heap: embed one of these.
+// 16 bytes: every task is one. The push order wraps around at 2^32; it only orders nodes due at
+// the same nanosecond, so it is compared as a difference.
 struct HeapNode {
-  static constexpr size_t kNotQueued = SIZE_MAX;
+  static constexpr uint32_t kNotQueued = UINT32_MAX;
   uint64_t due = 0;  // absolute time, nanoseconds on the monotonic clock
-  uint64_t seq = 0;  // tie-breaker: push order
-  size_t index = kNotQueued;
+  uint32_t seq = 0;  // tie-breaker: push order
+  uint32_t index = kNotQueued;
   [[nodiscard]] bool queued() const { return index != kNotQueued; }
 };
 
 class TimerHeap {
  public:
+  // `first_seq` is the first push's number (tests start it near the wrap).
+  explicit TimerHeap(uint32_t first_seq = 0) : next_seq_(first_seq) {}
+
   [[nodiscard]] bool empty() const { return nodes_.empty(); }
   [[nodiscard]] size_t size() const { return nodes_.size(); }
   [[nodiscard]] HeapNode* top() const { return nodes_.empty() ? nullptr : nodes_.front(); }
@@ -41,17 +46,17 @@ class TimerHeap {
 
  private:
   [[nodiscard]] static bool before(const HeapNode* a, const HeapNode* b) {
-    return a->due < b->due || (a->due == b->due && a->seq < b->seq);
+    return a->due < b->due || (a->due == b->due && static_cast<int32_t>(a->seq - b->seq) < 0);
   }
   void sift_up(size_t i);
   void sift_down(size_t i);
   void place(size_t i, HeapNode* n) {
     nodes_[i] = n;
-    n->index = i;
+    n->index = static_cast<uint32_t>(i);
   }
 
   std::vector<HeapNode*> nodes_;
-  uint64_t next_seq_ = 0;
+  uint32_t next_seq_;
 };
 
 }  // namespace uvs::loop

@@ -37,8 +37,8 @@ class EventSet {
   EventSet& operator=(const EventSet&) = delete;
   ~EventSet();  // closes the epoll descriptor (the loop, and so the handle, is closed by then)
 
-  // Makes the set and its handle on `loop` if they are not there yet; false if the system
-  // refuses (out of descriptors or memory).
+  // Makes the set and its handle on `loop` if they are not there yet (SocketRuntime makes them
+  // when it is installed); false if the system refuses (out of descriptors or memory).
   [[nodiscard]] bool open(uv_loop_t* loop, SocketRuntime* sr);
   // Registers `fd` (ADD) or changes its registration (MOD) to `events`, naming it by `tag`.
   // Returns 0 or an errno value.

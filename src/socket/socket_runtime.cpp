@@ -18,6 +18,9 @@ SocketRuntime* SocketRuntime::install(lua_State* L, loop::Runtime* rt) {
   if (!sr) luaL_error(L, "socket.core: not enough memory");
   rt->set_extension(sr);
   sr->keep_spare();
+  // Made now, not at the first wait: a server that accepted its way to the descriptor limit
+  // before any wait could not make it then. Retried at the first wait if it fails here.
+  (void)sr->events_.open(rt->loop(), sr);
   return sr;
 }
 
