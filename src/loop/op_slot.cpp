@@ -39,11 +39,11 @@ Wake OpSlot::wait_turn(lua_State* L, Runtime* rt, double timeout, const char* wh
 }
 
 void OpSlot::enqueue(Task* t) {
-  t->next_waiter = nullptr;
   if (tail_) {
+    t->next_waiter = tail_->next_waiter;
     tail_->next_waiter = t;
   } else {
-    head_ = t;
+    t->next_waiter = t;
   }
   tail_ = t;
 }
@@ -55,31 +55,38 @@ void OpSlot::release_owner(Runtime* rt, Task* me) {
 
 void OpSlot::hand_over(Runtime* rt, Task* me) {
   if (me != thread() && me->held == this) me->held = nullptr;
-  Task* next = head_;
+  Task* next = head();
   owner_ = next;
   if (!next) return;
   // Hand over: the next task owns the slot from now on, before it even runs, so nobody can
   // come in between.
-  head_ = next->next_waiter;
-  if (!head_) tail_ = nullptr;
+  if (next == tail_) {
+    tail_ = nullptr;
+  } else {
+    tail_->next_waiter = next->next_waiter;
+  }
   next->next_waiter = nullptr;
   if (!next->held) next->held = this;
   rt->wake(next, Wake::kReady);
 }
 
 void OpSlot::detach(Task* t) {
-  Task* prev = nullptr;
-  for (Task* p = head_; p; prev = p, p = p->next_waiter) {
-    if (p != t) continue;
-    if (prev) {
-      prev->next_waiter = p->next_waiter;
-    } else {
-      head_ = p->next_waiter;
+  if (!tail_) return;
+  Task* prev = tail_;
+  do {
+    Task* p = prev->next_waiter;
+    if (p == t) {
+      if (p == prev) {
+        tail_ = nullptr;  // it was the only one
+      } else {
+        prev->next_waiter = p->next_waiter;
+        if (tail_ == p) tail_ = prev;
+      }
+      p->next_waiter = nullptr;
+      return;
     }
-    if (tail_ == p) tail_ = prev;
-    p->next_waiter = nullptr;
-    return;
-  }
+    prev = p;
+  } while (prev != tail_);
 }
 
 void OpSlot::close(Runtime* rt) {
@@ -88,8 +95,8 @@ void OpSlot::close(Runtime* rt) {
       owner_->source != this) {
     rt->wake(owner_, Wake::kClosed);
   }
-  while (head_)
-    rt->wake(head_, Wake::kClosed);  // each wake detaches it from the queue
+  while (Task* t = head())
+    rt->wake(t, Wake::kClosed);  // each wake detaches it from the queue
 }
 
 void OpSlot::forget(Runtime* rt) {

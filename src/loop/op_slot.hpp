@@ -46,7 +46,7 @@ class OpSlot final : public WaitSource {
   void release(lua_State* L, Runtime* rt) {
     Task* me = caller(L, rt);
     if (owner_ != me) return;
-    if (head_) {
+    if (tail_) {
       hand_over(rt, me);
       return;
     }
@@ -67,8 +67,12 @@ class OpSlot final : public WaitSource {
 
  private:
   void hand_over(Runtime* rt, Task* me);
+  // The first queued task, or nullptr.
+  [[nodiscard]] Task* head() const { return tail_ ? tail_->next_waiter : nullptr; }
   Task* owner_ = nullptr;  // a task, or kThread for a call made outside any task
-  Task* head_ = nullptr;   // queued tasks, linked through Task::next_waiter
+  // The queued tasks, a ring linked through Task::next_waiter: the last one links to the first.
+  // One pointer rather than a head and a tail, so that a socket (two slots) is 16 bytes and one
+  // allocation size class smaller; joining stays O(1).
   Task* tail_ = nullptr;
 };
 
