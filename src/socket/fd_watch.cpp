@@ -85,35 +85,39 @@ int FdWatch::wanted() const {
   return mask;
 }
 
-void FdWatch::arm(int mask) {
-  if (closing_ || mask == armed_) return;
+bool FdWatch::arm(int mask) {
+  if (closing_) return false;
+  if (mask == armed_) return true;
   if (mask & ~registered_) {
     uint32_t ev = 0;
     const int want = mask | registered_;
     if (want & kRead) ev |= EventSet::kIn;
     if (want & kWrite) ev |= EventSet::kOut;
-    if (sr_->events().watch(fd_, ev, EventSet::tag(fd_, serial_), registered_ != 0) != 0) {
-      mask = 0;  // the wait reports the failure (an unwatchable descriptor)
-    } else {
-      registered_ = static_cast<uint8_t>(want);
-    }
+    // Refused (EPERM: a regular file, which epoll cannot watch; ENOMEM): the caller's wait
+    // fails and says so; what was armed stays armed.
+    if (sr_->events().watch(fd_, ev, EventSet::tag(fd_, serial_), registered_ != 0) != 0)
+      return false;
+    registered_ = static_cast<uint8_t>(want);
   }
   // Interest no longer wanted stays registered until the kernel reports it (on_poll).
   if ((armed_ != 0) != (mask != 0)) sr_->events().wanting(mask ? 1 : -1);
   armed_ = static_cast<uint8_t>(mask);
   if (!(mask & kRead)) readable_ = true;  // unknown once nobody watches
+  return true;
 }
 
-void FdWatch::add_reader(Task* t, Prefetch fn, void* ctx) {
+bool FdWatch::add_reader(Task* t, Prefetch fn, void* ctx) {
+  if (!arm(armed_ | kRead)) return false;
   reader_ = t;
   prefetch_ = fn;
   prefetch_ctx_ = ctx;
-  arm(armed_ | kRead);
+  return true;
 }
 
-void FdWatch::add_writer(Task* t) {
+bool FdWatch::add_writer(Task* t) {
+  if (!arm(armed_ | kWrite)) return false;
   writer_ = t;
-  arm(armed_ | kWrite);
+  return true;
 }
 
 void FdWatch::detach(Task* t) {
@@ -125,13 +129,14 @@ void FdWatch::detach(Task* t) {
   if (writer_ == t) writer_ = nullptr;
 }
 
-void FdWatch::add(FdWaiter* n) {
+bool FdWatch::add(FdWaiter* n) {
+  if (!arm(armed_ | n->events)) return false;
   n->watch = this;
   n->prev = nullptr;
   n->next = others_;
   if (others_) others_->prev = n;
   others_ = n;
-  arm(armed_ | n->events);
+  return true;
 }
 
 void FdWatch::remove(FdWaiter* n) {
@@ -248,10 +253,13 @@ bool FdWaitSet::watch(SocketRuntime* sr, int i, Task* t, int fd, int events) {
   if (!w) return false;
   sr_ = sr;
   n.task = t;
-  n.fd = fd;
   n.events = events;
   n.revents = 0;
-  w->add(&n);
+  if (!w->add(&n)) {
+    w->release_if_unused();  // made for this node, perhaps: nobody else may want it
+    return false;
+  }
+  n.fd = fd;
   return true;
 }
 

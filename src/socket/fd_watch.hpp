@@ -68,12 +68,13 @@ class FdWatch final : public loop::WaitSource {
   // operations); returns how many. A watcher no socket owns is then closed.
   int cancel_others();
 
-  // The owning socket's reader (with its read-ahead) and writer.
-  void add_reader(loop::Task* t, Prefetch fn, void* ctx);
-  void add_writer(loop::Task* t);
+  // The owning socket's reader (with its read-ahead) and writer. False if the descriptor cannot
+  // be watched (the task is then not added).
+  [[nodiscard]] bool add_reader(loop::Task* t, Prefetch fn, void* ctx);
+  [[nodiscard]] bool add_writer(loop::Task* t);
   void detach(loop::Task* t) override;  // the reader or writer stopped waiting
   // Other waiters (wait sets).
-  void add(FdWaiter* n);
+  [[nodiscard]] bool add(FdWaiter* n);  // false as add_reader
   void remove(FdWaiter* n);
 
   // False only while the descriptor is watched for reading and nothing arrived since the last
@@ -91,7 +92,7 @@ class FdWatch final : public loop::WaitSource {
   void on_poll(uint32_t events);
   [[nodiscard]] int wanted() const;  // the events some waiter still wants
   int wake_others();                 // wakes every wait-set node with "closed"
-  void arm(int mask);
+  bool arm(int mask);                // false if the kernel refused the events asked for
   [[nodiscard]] loop::Runtime* rt() const;
   // 72 bytes (one allocation size class of 80): an idle connection's watcher.
   SocketRuntime* sr_ = nullptr;

@@ -172,8 +172,11 @@ class SocketWait final : public loop::Waitable {
     FdWatch* w = FdWatch::get(s_->sr, s_->fd);  // closed in close_socket()
     if (!w) return false;
     w->adopt();
-    if (dir_ & FdWatch::kRead) w->add_reader(t, prefetch_, s_);
-    if (dir_ & FdWatch::kWrite) w->add_writer(t);
+    if ((dir_ & FdWatch::kRead) && !w->add_reader(t, prefetch_, s_)) return false;
+    if ((dir_ & FdWatch::kWrite) && !w->add_writer(t)) {
+      w->detach(t);
+      return false;
+    }
     *src = w;
     return true;
   }
