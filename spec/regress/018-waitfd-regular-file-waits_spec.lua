@@ -6,7 +6,6 @@
 -- reports a regular file ready). A refused registration now fails the wait, and waitfd then
 -- answers from a look without waiting, as before. The descriptor is one the test inherits from
 -- the shell, opened on a regular file.
-local socket = require("socket")
 local H = require("support.helpers").use(_ENV)
 
 -- Runs `code` in a child lua5.4 whose descriptor 3 is a regular file; returns its output.
