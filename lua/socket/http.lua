@@ -89,7 +89,9 @@ end
 -- Returns the table, or nil, err.
 local function read_headers(sock, into, inner)
   if inner == nil then inner = bounded_of(sock) or false end
-  local fields = into or {}
+  -- (a new table made with room for 8 fields, the size of a usual response's header block, so
+  -- that it is not grown field by field; a nil in a constructor stores nothing)
+  local fields = into or { a = nil, b = nil, c = nil, d = nil, e = nil, f = nil }
   local repeated  -- name -> the values of a field seen more than once
   local line, err = nextline(sock, inner, "header line")
   if not line then return nil, err end
@@ -572,6 +574,17 @@ local function prepare_new(reqt, pooled)
   return r
 end
 
+-- Whether a comma-separated header value names `token`.
+local function has_token(value, token)
+  if not value then return false end
+  value = lower(tostring(value))
+  if not find(value, token, 1, true) then return false end
+  for item in gmatch(value, "[^,]+") do
+    if match(item, "^%s*(.-)%s*$") == token then return true end
+  end
+  return false
+end
+
 local pool_key  -- (with the pool, below)
 
 -- Prepared requests kept by URL and method, for the requests whose preparation depends on
@@ -594,10 +607,11 @@ end
 
 -- The plan of a request, if it has a valid one: {r = the prepared request, head = its request
 -- line and headers, key = its pool key (pooled plans), ...what it was made with}.
-local function plan_of(reqt, u, method, pooled)
+local function plan_of(reqt, u, method, pooled, known_plain)
   local byurl = plans[pooled][method]
   local plan = byurl and byurl[u]
-  if not plan or plan.useragent ~= M.USERAGENT or M.PROXY ~= nil or not plain(reqt) then
+  if not plan or plan.useragent ~= M.USERAGENT or M.PROXY ~= nil
+    or not (known_plain or plain(reqt)) then
     return nil
   end
   local defs = schemes.http
@@ -612,12 +626,13 @@ local function plan_of(reqt, u, method, pooled)
   return plan
 end
 
-local function prepare(reqt, pooled)
+-- (`known_plain`: the caller made `reqt` with no field but those of plain_keys)
+local function prepare(reqt, pooled, known_plain)
   pooled = pooled and true or false
   local u, method = reqt.url, reqt.method
   if method == nil then method = "GET" end
   if type(u) ~= "string" or type(method) ~= "string" then return prepare_new(reqt, pooled) end
-  local found = plan_of(reqt, u, method, pooled)
+  local found = plan_of(reqt, u, method, pooled, known_plain)
   if found then return found.r, found end
   local r = prepare_new(reqt, pooled)
   local defs = schemes.http
@@ -635,7 +650,7 @@ local function prepare(reqt, pooled)
   end
   local plan = { r = r, useragent = M.USERAGENT, defs = defs, port = defs.port, names = names,
     head = format("%s %s HTTP/1.1\r\n", r.method, r.uri) .. header_block(r.headers),
-    key = pooled and pool_key(r) or nil }
+    key = pooled and pool_key(r) or nil, close = has_token(r.headers.connection, "close") }
   if nplans >= PLANS_MAX then plans, nplans = { [false] = {}, [true] = {} }, 0 end
   local byurl = plans[pooled][method] or {}
   plans[pooled][method] = byurl
@@ -723,21 +738,15 @@ end
 local poolmod  -- socket.http.pool, loaded with the first pool
 local default_pool
 
--- Whether a comma-separated header value names `token`.
-local function has_token(value, token)
-  if not value then return false end
-  value = lower(tostring(value))
-  if not find(value, token, 1, true) then return false end
-  for item in gmatch(value, "[^,]+") do
-    if match(item, "^%s*(.-)%s*$") == token then return true end
-  end
-  return false
-end
-
 -- Whether the connection can carry another request once this response's body is read: both
 -- sides keep it alive, and the body ends by its length or its last chunk, not by the close.
-local function keeps_alive(r, code, status, fields)
-  if code == 101 or has_token(r.headers.connection, "close") then return false end
+local function keeps_alive(r, plan, code, status, fields)
+  if code == 101 then return false end
+  if plan then
+    if plan.close then return false end
+  elseif has_token(r.headers.connection, "close") then
+    return false
+  end
   local connection = fields.connection
   if has_token(connection, "close") then return false end
   if not match(status, "^HTTP/1%.1 ") and not has_token(connection, "keep-alive") then
@@ -807,7 +816,7 @@ end
 -- The request and its response on a pooled connection: code, status, fields, redirect.
 local function pooled_exchange(reqt, r, plan, p, key, entry, h, c)
   local code, status, fields = exchange(h, reqt, r, plan)
-  local keep = keeps_alive(r, code, status, fields)
+  local keep = keeps_alive(r, plan, code, status, fields)
   local body = has_body(r.method, code)
   local target, location, scheme = redirection(reqt, r, code, fields)
   local hop
@@ -898,11 +907,12 @@ function M.getpool()
 end
 
 -- The generic form; raises socket.try errors, turned into nil, err by http.request.
-function generic(reqt)
+-- (`known_plain`: as for prepare)
+function generic(reqt, known_plain)
   local p = reqt.pool
   if p == nil then p = default_pool end
-  if p and not reqt.create then return pooled(reqt, p, prepare(reqt, true)) end
-  local r, plan = prepare(reqt)
+  if p and not reqt.create then return pooled(reqt, p, prepare(reqt, true, known_plain)) end
+  local r, plan = prepare(reqt, false, known_plain)
   local h = M.open(r.connect_host, r.connect_port, r.create)
   local code, status, fields = exchange(h, reqt, r, plan)
   local target, location, scheme = redirection(reqt, r, code, fields)
@@ -918,7 +928,7 @@ end
 -- http.genericform(url [, body]) -> reqt
 -- The generic request the simple form makes: a GET, or with `body` a form POST; the response
 -- body is collected in reqt.target.
-function M.genericform(u, body)
+local function genericform(u, body)
   local reqt = { url = u }
   reqt.sink, reqt.target = ltn12.sink.table()
   if body == nil then return reqt end
@@ -930,9 +940,13 @@ function M.genericform(u, body)
   return reqt
 end
 
+M.genericform = genericform
+
 local function simple(u, body)
-  local reqt = M.genericform(u, body)
-  local _, code, fields, status = generic(reqt)
+  local form = M.genericform
+  local reqt = form(u, body)
+  -- (what genericform makes of a URL alone has a url, a sink and a target)
+  local _, code, fields, status = generic(reqt, body == nil and form == genericform)
   return concat(reqt.target), code, fields, status
 end
 
