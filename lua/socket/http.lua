@@ -71,17 +71,25 @@ end
 
 -- getline on `inner`, the socket tp._bounded_of found for `sock` (nil for none): one receive
 -- with a maxsize, what tp.readline does without finding the socket again for every line.
+-- (nextline's answer for a line that failed or passed the limit; read_headers makes the
+-- receive itself and calls it only then)
+local function line_error(line, err, what)
+  if line then return nil, what .. " too long" end
+  if err == "oversized" then err = what .. " too long" end
+  return nil, err
+end
+
 local function nextline(sock, inner, what)
   if not inner then return getline(sock, what) end
   local limit = M.MAXLINE
   local line, err = inner:receive("*l", nil, limit + 2)
-  if line then
-    if #line > limit then return nil, what .. " too long" end
-    return line
-  end
-  if err == "oversized" then err = what .. " too long" end
-  return nil, err
+  if line and #line <= limit then return line end
+  return line_error(line, err, what)
 end
+
+-- The lower-case form of field names seen before: the same few names come in every response.
+local lowered, nlowered = {}, 0
+local LOWERED_MAX = 256
 
 -- Reads header lines up to the blank line that ends them, into `into` (a new table if nil):
 -- names lower-cased, values after the colon and the spaces that follow it, folded lines
@@ -93,15 +101,35 @@ local function read_headers(sock, into, inner)
   -- that it is not grown field by field; a nil in a constructor stores nothing)
   local fields = into or { a = nil, b = nil, c = nil, d = nil, e = nil, f = nil }
   local repeated  -- name -> the values of a field seen more than once
-  local line, err = nextline(sock, inner, "header line")
+  local limit = M.MAXLINE
+  local max = limit + 2
+  -- (nextline, written out here for the common case: a call per line counts)
+  local line, err
+  if inner then
+    line, err = inner:receive("*l", nil, max)
+    if not line or #line > limit then line, err = line_error(line, err, "header line") end
+  else
+    line, err = getline(sock, "header line")
+  end
   if not line then return nil, err end
   local size = #line
   while line ~= "" do
     local name, value = match(line, "^([^:]+):%s*(.*)$")
     if not name then return nil, "malformed response headers" end
-    name = lower(name)
+    local lname = lowered[name]
+    if not lname then
+      lname = lower(name)
+      if nlowered >= LOWERED_MAX then lowered, nlowered = {}, 0 end
+      lowered[name], nlowered = lname, nlowered + 1
+    end
+    name = lname
     while true do
-      line, err = nextline(sock, inner, "header line")
+      if inner then
+        line, err = inner:receive("*l", nil, max)
+        if not line or #line > limit then line, err = line_error(line, err, "header line") end
+      else
+        line, err = getline(sock, "header line")
+      end
       if not line then return nil, err end
       size = size + #line
       if size > M.MAXHEADERS then return nil, "response headers too long" end
