@@ -158,14 +158,25 @@ local function read_headers(sock, into, inner)
   return fields
 end
 
+-- The code of status lines seen before, and whether they are HTTP/1.1's (a server sends the
+-- same few lines again and again).
+local status_codes, http11, nstatus = {}, {}, 0
+local STATUS_MAX = 64
+
 -- Reads the status line: returns the code (a number) and the line, or nil, err.
 local function read_status(sock, inner)
   if inner == nil then inner = bounded_of(sock) or false end
   local line, err = nextline(sock, inner, "status line")
   if not line then return nil, err end
-  local code = match(line, "^HTTP/%d+%.%d+ (%d%d%d)%f[^%d]")
+  local code = status_codes[line]
+  if code then return code, line end
+  code = match(line, "^HTTP/%d+%.%d+ (%d%d%d)%f[^%d]")
   if not code then return nil, "invalid status line" end
-  return tonumber(code), line
+  code = tonumber(code)
+  if nstatus >= STATUS_MAX then status_codes, http11, nstatus = {}, {}, 0 end
+  status_codes[line], http11[line], nstatus = code, match(line, "^HTTP/1%.1 ") ~= nil,
+    nstatus + 1
+  return code, line
 end
 
 -- A source of exactly `length` bytes of the socket.
@@ -777,7 +788,9 @@ local function keeps_alive(r, plan, code, status, fields)
   end
   local connection = fields.connection
   if has_token(connection, "close") then return false end
-  if not match(status, "^HTTP/1%.1 ") and not has_token(connection, "keep-alive") then
+  local v11 = http11[status]
+  if v11 == nil then v11 = match(status, "^HTTP/1%.1 ") ~= nil end
+  if not v11 and not has_token(connection, "keep-alive") then
     return false
   end
   if not has_body(r.method, code) then return true end
