@@ -2,8 +2,9 @@
 -- a keep-alive pool. A request that names only its URL and method reuses what was prepared for
 -- the same URL before; whatever a later request or the program changes in between (the
 -- module's settings, the canonical header names, the socket factory of the scheme, the
--- request's own fields) must reach the wire as if nothing had been kept. Against the test
--- server's /echo (support/httpd.lua), which answers with the request it saw; every case runs in
+-- request's own fields) must reach the wire as if nothing had been kept, and a response is
+-- read the same however often its lines were seen before. Against the test server
+-- (support/httpd.lua), whose /echo answers with the request it saw; every case runs in
 -- blocking mode and as a task.
 local socket = require("socket")
 local http = require("socket.http")
@@ -209,6 +210,21 @@ describe("socket.http repeated requests", function()
           assert(ok, e)
           r = http.request({ url = u, sink = ltn12.sink.table({}) })
           assert.is_nil(r)
+        end)
+      end)
+    end)
+
+    it("read the same header lines the same way every time: folded, repeated", function()
+      run(function()
+        each_pool(function()
+          for _ = 1, 3 do
+            local body, code, h = http.request(U("/fold"))
+            assert.are.equal("ok", body)
+            assert.are.equal(200, code)
+            assert.are.equal("one  two\tthree", h["x-folded"])
+            assert.are.equal("a, b", h["x-twice"])
+            assert.are.equal("2", h["content-length"])
+          end
         end)
       end)
     end)

@@ -87,9 +87,13 @@ local function nextline(sock, inner, what)
   return line_error(line, err, what)
 end
 
--- The lower-case form of field names seen before: the same few names come in every response.
-local lowered, nlowered = {}, 0
-local LOWERED_MAX = 256
+-- Field lines seen before, by the whole line: the lower-case name and the value read_headers
+-- makes of it (a server sends the same lines again and again: Server, Content-Type, even Date
+-- for a second). Only short lines (Lua's interned strings, so a lookup is one hash) and a
+-- bounded number of them.
+local line_names, line_values, nlines = {}, {}, 0
+local LINES_MAX = 256
+local LINE_KEPT = 40
 
 -- Reads header lines up to the blank line that ends them, into `into` (a new table if nil):
 -- names lower-cased, values after the colon and the spaces that follow it, folded lines
@@ -114,15 +118,19 @@ local function read_headers(sock, into, inner)
   if not line then return nil, err end
   local size = #line
   while line ~= "" do
-    local name, value = match(line, "^([^:]+):%s*(.*)$")
-    if not name then return nil, "malformed response headers" end
-    local lname = lowered[name]
-    if not lname then
-      lname = lower(name)
-      if nlowered >= LOWERED_MAX then lowered, nlowered = {}, 0 end
-      lowered[name], nlowered = lname, nlowered + 1
+    local name = line_names[line]
+    local value
+    if name then
+      value = line_values[line]
+    else
+      name, value = match(line, "^([^:]+):%s*(.*)$")
+      if not name then return nil, "malformed response headers" end
+      name = lower(name)
+      if #line <= LINE_KEPT then
+        if nlines >= LINES_MAX then line_names, line_values, nlines = {}, {}, 0 end
+        line_names[line], line_values[line], nlines = name, value, nlines + 1
+      end
     end
-    name = lname
     while true do
       if inner then
         line, err = inner:receive("*l", nil, max)
