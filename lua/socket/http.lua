@@ -978,8 +978,8 @@ end
 -- The generic request the simple form makes: a GET, or with `body` a form POST; the response
 -- body is collected in reqt.target.
 local function genericform(u, body)
-  local reqt = { url = u }
-  reqt.sink, reqt.target = ltn12.sink.table()
+  local sink, target = ltn12.sink.table()
+  local reqt = { url = u, sink = sink, target = target }
   if body == nil then return reqt end
   body = tostring(body)
   reqt.method = "POST"
