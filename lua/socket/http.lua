@@ -69,8 +69,6 @@ local function getline(sock, what)
   return line, err
 end
 
--- getline on `inner`, the socket tp._bounded_of found for `sock` (nil for none): one receive
--- with a maxsize, what tp.readline does without finding the socket again for every line.
 -- (nextline's answer for a line that failed or passed the limit; read_headers makes the
 -- receive itself and calls it only then)
 local function line_error(line, err, what)
@@ -79,6 +77,8 @@ local function line_error(line, err, what)
   return nil, err
 end
 
+-- getline on `inner`, the socket tp._bounded_of found for `sock` (false for none): one receive
+-- with a maxsize, what tp.readline does without finding the socket again for every line.
 local function nextline(sock, inner, what)
   if not inner then return getline(sock, what) end
   local limit = M.MAXLINE
