@@ -28,7 +28,7 @@ local concat, sort = table.concat, table.sort
 local byte, find, format, gmatch, gsub, lower, match, sub = string.byte, string.find,
   string.format, string.gmatch, string.gsub, string.lower, string.match, string.sub
 local try, newtry, protect = socket.try, socket.newtry, socket.protect
-local readline = tp.readline
+local readline, bounded_of = tp.readline, tp._bounded_of
 
 -- Module settings, read at each request.
 M.TIMEOUT = 60                 -- seconds any one socket call of a request may wait
@@ -49,9 +49,11 @@ local MAX_INTERIM = 32
 local schemes = {}
 M.schemes = schemes
 
+local function http_create() return socket.tcp end
+
 schemes.http = {
   port = 80,
-  create = function() return socket.tcp end,
+  create = http_create,
 }
 
 -- schemes.https (socket.tls) is defined with the requests below.
@@ -67,22 +69,75 @@ local function getline(sock, what)
   return line, err
 end
 
+-- (nextline's answer for a line that failed or passed the limit; read_headers makes the
+-- receive itself and calls it only then)
+local function line_error(line, err, what)
+  if line then return nil, what .. " too long" end
+  if err == "oversized" then err = what .. " too long" end
+  return nil, err
+end
+
+-- getline on `inner`, the socket tp._bounded_of found for `sock` (false for none): one receive
+-- with a maxsize, what tp.readline does without finding the socket again for every line.
+local function nextline(sock, inner, what)
+  if not inner then return getline(sock, what) end
+  local limit = M.MAXLINE
+  local line, err = inner:receive("*l", nil, limit + 2)
+  if line and #line <= limit then return line end
+  return line_error(line, err, what)
+end
+
+-- Field lines seen before, by the whole line: the lower-case name and the value read_headers
+-- makes of it (a server sends the same lines again and again: Server, Content-Type, even Date
+-- for a second). Only short lines (Lua's interned strings, so a lookup is one hash) and a
+-- bounded number of them.
+local line_names, line_values, nlines = {}, {}, 0
+local LINES_MAX = 256
+local LINE_KEPT = 40
+
 -- Reads header lines up to the blank line that ends them, into `into` (a new table if nil):
 -- names lower-cased, values after the colon and the spaces that follow it, folded lines
 -- appended to the value they continue, repeated fields joined with ", ".
 -- Returns the table, or nil, err.
-local function read_headers(sock, into)
-  local fields = into or {}
+local function read_headers(sock, into, inner)
+  if inner == nil then inner = bounded_of(sock) or false end
+  -- (a new table made with room for 8 fields, the size of a usual response's header block, so
+  -- that it is not grown field by field; a nil in a constructor stores nothing)
+  local fields = into or { a = nil, b = nil, c = nil, d = nil, e = nil, f = nil }
   local repeated  -- name -> the values of a field seen more than once
-  local line, err = getline(sock, "header line")
+  local limit = M.MAXLINE
+  local max = limit + 2
+  -- (nextline, written out here for the common case: a call per line counts)
+  local line, err
+  if inner then
+    line, err = inner:receive("*l", nil, max)
+    if not line or #line > limit then line, err = line_error(line, err, "header line") end
+  else
+    line, err = getline(sock, "header line")
+  end
   if not line then return nil, err end
   local size = #line
   while line ~= "" do
-    local name, value = match(line, "^([^:]+):%s*(.*)$")
-    if not name then return nil, "malformed response headers" end
-    name = lower(name)
+    local name = line_names[line]
+    local value
+    if name then
+      value = line_values[line]
+    else
+      name, value = match(line, "^([^:]+):%s*(.*)$")
+      if not name then return nil, "malformed response headers" end
+      name = lower(name)
+      if #line <= LINE_KEPT then
+        if nlines >= LINES_MAX then line_names, line_values, nlines = {}, {}, 0 end
+        line_names[line], line_values[line], nlines = name, value, nlines + 1
+      end
+    end
     while true do
-      line, err = getline(sock, "header line")
+      if inner then
+        line, err = inner:receive("*l", nil, max)
+        if not line or #line > limit then line, err = line_error(line, err, "header line") end
+      else
+        line, err = getline(sock, "header line")
+      end
       if not line then return nil, err end
       size = size + #line
       if size > M.MAXHEADERS then return nil, "response headers too long" end
@@ -111,13 +166,25 @@ local function read_headers(sock, into)
   return fields
 end
 
+-- The code of status lines seen before, and whether they are HTTP/1.1's (a server sends the
+-- same few lines again and again).
+local status_codes, http11, nstatus = {}, {}, 0
+local STATUS_MAX = 64
+
 -- Reads the status line: returns the code (a number) and the line, or nil, err.
-local function read_status(sock)
-  local line, err = getline(sock, "status line")
+local function read_status(sock, inner)
+  if inner == nil then inner = bounded_of(sock) or false end
+  local line, err = nextline(sock, inner, "status line")
   if not line then return nil, err end
-  local code = match(line, "^HTTP/%d+%.%d+ (%d%d%d)%f[^%d]")
+  local code = status_codes[line]
+  if code then return code, line end
+  code = match(line, "^HTTP/%d+%.%d+ (%d%d%d)%f[^%d]")
   if not code then return nil, "invalid status line" end
-  return tonumber(code), line
+  code = tonumber(code)
+  if nstatus >= STATUS_MAX then status_codes, http11, nstatus = {}, {}, 0 end
+  status_codes[line], http11[line], nstatus = code, match(line, "^HTTP/1%.1 ") ~= nil,
+    nstatus + 1
+  return code, line
 end
 
 -- A source of exactly `length` bytes of the socket.
@@ -161,6 +228,11 @@ end
 -- different lengths. A field sent twice arrives joined with ", " (read_headers); copies of one
 -- length are that length (RFC 9110 section 8.6).
 local function content_length(value)
+  -- (the common case first: a plain number, at most 15 digits)
+  if #value <= 15 and not find(value, "%D") then
+    local n = tonumber(value)
+    if n then return n end
+  end
   local length
   for item in gmatch(value .. ",", "([^,]*),") do
     local digits = match(item, "^[ \t]*0*(%d+)[ \t]*$")
@@ -296,12 +368,23 @@ function conn:sendbody(fields, source, step)
   return self.try(ltn12.pump.all(source, snk, step or ltn12.pump.step))
 end
 
+-- The socket the lines of a head are read on (tp._bounded_of), found at the first read, once
+-- the connection is made.
+local function inner_of(h)
+  local inner = h.inner
+  if inner == nil then
+    inner = bounded_of(h.c) or false
+    h.inner = inner
+  end
+  return inner
+end
+
 function conn:receivestatusline()
-  return self.try(read_status(self.c))
+  return self.try(read_status(self.c, inner_of(self)))
 end
 
 function conn:receiveheaders()
-  return self.try(read_headers(self.c))
+  return self.try(read_headers(self.c, nil, inner_of(self)))
 end
 
 -- Reads the body the headers announce: chunked when a transfer coding other than identity is
@@ -309,18 +392,43 @@ end
 -- that cannot be used fails the request ("invalid content-length"): taking it for "no length"
 -- would return whatever arrives before the close as if it were the whole body.
 function conn:receivebody(fields, sink, step)
-  sink = sink or ltn12.sink.null()
   local coding = fields["transfer-encoding"]
   local announced = fields["content-length"]
   local src
   if coding and lower(coding) ~= "identity" then
     src = chunked_source(self.c, fields)
   elseif announced then
-    src = length_source(self.c, self.try(content_length(announced), "invalid content-length"))
+    local length = self.try(content_length(announced), "invalid content-length")
+    if length <= BLOCK and step == nil and (sink == nil or type(sink) == "function") then
+      -- A body of one piece, the common answer: what ltn12.pump.all does with length_source,
+      -- without making the source (the same calls of the sink, the same answers).
+      local chunk, err
+      if length > 0 then
+        chunk, err = self.c:receive(length)
+        if not chunk then
+          if sink then sink(nil, err) end
+          return self.try(nil, err)
+        end
+        if sink then
+          local accepted
+          accepted, err = sink(chunk, nil)
+          if not accepted then
+            if err then return self.try(nil, err) end
+            return 1
+          end
+        end
+      end
+      if sink then
+        local _, failure = sink(nil, nil)
+        if failure then return self.try(nil, failure) end
+      end
+      return 1
+    end
+    src = length_source(self.c, length)
   else
     src = closed_source(self.c)
   end
-  return self.try(ltn12.pump.all(src, sink, step))
+  return self.try(ltn12.pump.all(src, sink or ltn12.sink.null(), step))
 end
 
 -- Reads a response without status line or headers: `status` (what was read already) and then
@@ -445,7 +553,7 @@ local function parse_url(u)
   return r
 end
 
-local function prepare(reqt, pooled)
+local function prepare_new(reqt, pooled)
   local r = reqt.url and parse_url(reqt.url) or {}
   for k, v in pairs(reqt) do r[k] = v end
   local scheme = r.scheme
@@ -513,16 +621,101 @@ local function prepare(reqt, pooled)
   return r
 end
 
+-- Whether a comma-separated header value names `token`.
+local function has_token(value, token)
+  if not value then return false end
+  value = lower(tostring(value))
+  if not find(value, token, 1, true) then return false end
+  for item in gmatch(value, "[^,]+") do
+    if match(item, "^%s*(.-)%s*$") == token then return true end
+  end
+  return false
+end
+
+local pool_key  -- (with the pool, below)
+
+-- Prepared requests kept by URL and method, for the requests whose preparation depends on
+-- nothing else: an http URL without proxy, no field but those of `plain_keys`, the module's
+-- settings and the canonical names of the headers unchanged. Such a request shares the prepared
+-- table (nothing changes it once made: what differs between requests, the sink, the step, the
+-- redirect settings, is read from the request itself) and the request head made from it.
+local plain_keys = { url = true, method = true, sink = true, target = true, step = true,
+  pool = true, redirect = true, maxredirects = true, nredirects = true }
+local plans, nplans = { [false] = {}, [true] = {} }, 0  -- pooled -> method -> url -> plan
+local PLANS_MAX = 64
+
+-- Whether a request has no field but those of plain_keys.
+local function plain(reqt)
+  for k in pairs(reqt) do
+    if not plain_keys[k] then return false end
+  end
+  return true
+end
+
+-- The plan of a request, if it has a valid one: {r = the prepared request, head = its request
+-- line and headers, key = its pool key (pooled plans), ...what it was made with}.
+local function plan_of(reqt, u, method, pooled, known_plain)
+  local byurl = plans[pooled][method]
+  local plan = byurl and byurl[u]
+  if not plan or plan.useragent ~= M.USERAGENT or M.PROXY ~= nil
+    or not (known_plain or plain(reqt)) then
+    return nil
+  end
+  local defs = schemes.http
+  if defs ~= plan.defs or defs.port ~= plan.port or defs.create ~= http_create
+    or plan.r.create ~= socket.tcp then
+    return nil
+  end
+  local canonic, names = headers.canonic, plan.names
+  for i = 1, #names, 2 do
+    if (canonic[names[i]] or false) ~= names[i + 1] then return nil end
+  end
+  return plan
+end
+
+-- (`known_plain`: the caller made `reqt` with no field but those of plain_keys)
+local function prepare(reqt, pooled, known_plain)
+  pooled = pooled and true or false
+  local u, method = reqt.url, reqt.method
+  if method == nil then method = "GET" end
+  if type(u) ~= "string" or type(method) ~= "string" then return prepare_new(reqt, pooled) end
+  local found = plan_of(reqt, u, method, pooled, known_plain)
+  if found then return found.r, found end
+  local r = prepare_new(reqt, pooled)
+  local defs = schemes.http
+  if r.scheme ~= "http" or r.proxy_url ~= nil or defs.create ~= http_create
+    or r.create ~= socket.tcp or not plain(reqt) then
+    return r
+  end
+  for k in pairs(plain_keys) do
+    if k ~= "url" and k ~= "method" then r[k] = nil end
+  end
+  local names, canonic = {}, headers.canonic
+  for name in pairs(r.headers) do
+    local n = #names
+    names[n + 1], names[n + 2] = name, canonic[name] or false
+  end
+  local plan = { r = r, useragent = M.USERAGENT, defs = defs, port = defs.port, names = names,
+    head = format("%s %s HTTP/1.1\r\n", r.method, r.uri) .. header_block(r.headers),
+    key = pooled and pool_key(r) or nil, close = has_token(r.headers.connection, "close") }
+  if nplans >= PLANS_MAX then plans, nplans = { [false] = {}, [true] = {} }, 0 end
+  local byurl = plans[pooled][method] or {}
+  plans[pooled][method] = byurl
+  byurl[u] = plan
+  nplans = nplans + 1
+  return r, plan
+end
+
 -- The absolute URL a response redirects to, when the request should follow it; and the
 -- Location value as the server sent it.
-local function redirection(r, code, fields)
-  if r.redirect == false or not redirect_codes[code] or r.source then return nil end
+local function redirection(reqt, r, code, fields)
+  if reqt.redirect == false or not redirect_codes[code] or reqt.source then return nil end
   if r.method ~= "GET" and r.method ~= "HEAD" then return nil end
   local location = fields.location
   if not location then return nil end
   location = gsub(location, "%s", "")
   if location == "" then return nil end
-  if r.maxredirects ~= false and (r.nredirects or 0) >= (r.maxredirects or 5) then
+  if reqt.maxredirects ~= false and (reqt.nredirects or 0) >= (reqt.maxredirects or 5) then
     return nil
   end
   -- Made absolute first, so that a relative Location keeps the scheme it came from.
@@ -565,9 +758,13 @@ end
 
 -- Sends the request on `h` and reads the response's status line and headers: code, status,
 -- fields.
-local function exchange(h, r)
-  h:sendhead(r.method, r.uri, r.headers)
-  if r.source then h:sendbody(r.headers, r.source, r.step) end
+local function exchange(h, reqt, r, plan)
+  if plan then
+    h.try(h.c:send(plan.head))
+  else
+    h:sendhead(r.method, r.uri, r.headers)
+  end
+  if reqt.source then h:sendbody(r.headers, reqt.source, reqt.step) end
   local code, status = h:receivestatusline()
   -- Interim responses (100 Continue, 103 Early Hints, ...) come before the real one; a 101
   -- would switch protocols, which no request here asks for, so it is returned as it is.
@@ -588,24 +785,20 @@ end
 local poolmod  -- socket.http.pool, loaded with the first pool
 local default_pool
 
--- Whether a comma-separated header value names `token`.
-local function has_token(value, token)
-  if not value then return false end
-  value = lower(tostring(value))
-  if not find(value, token, 1, true) then return false end
-  for item in gmatch(value, "[^,]+") do
-    if match(item, "^%s*(.-)%s*$") == token then return true end
-  end
-  return false
-end
-
 -- Whether the connection can carry another request once this response's body is read: both
 -- sides keep it alive, and the body ends by its length or its last chunk, not by the close.
-local function keeps_alive(r, code, status, fields)
-  if code == 101 or has_token(r.headers.connection, "close") then return false end
+local function keeps_alive(r, plan, code, status, fields)
+  if code == 101 then return false end
+  if plan then
+    if plan.close then return false end
+  elseif has_token(r.headers.connection, "close") then
+    return false
+  end
   local connection = fields.connection
   if has_token(connection, "close") then return false end
-  if not match(status, "^HTTP/1%.1 ") and not has_token(connection, "keep-alive") then
+  local v11 = http11[status]
+  if v11 == nil then v11 = match(status, "^HTTP/1%.1 ") ~= nil end
+  if not v11 and not has_token(connection, "keep-alive") then
     return false
   end
   if not has_body(r.method, code) then return true end
@@ -619,7 +812,7 @@ local tls_keys  -- socket.tls.request_keys without session, which the pool keeps
 
 -- What decides whether a connection fits a request: where it goes, through which proxy, and
 -- for https every TLS setting.
-local function pool_key(r)
+function pool_key(r)
   local parts = { r.scheme, r.host, tostring(r.port), tostring(r.proxy_url or "") }
   if r.scheme == "https" then
     tls = tls or require("socket.tls")
@@ -655,10 +848,52 @@ end
 local idempotent = { GET = true, HEAD = true, OPTIONS = true, TRACE = true, PUT = true,
   DELETE = true }
 
+-- What ends a failed attempt on a pooled connection: the bytes received so far noted (for the
+-- retry rule), the connection closed. Made once per connection, as the try of its requests.
+local function pooled_fail(p, entry)
+  local c = entry.conn.c
+  local function fail()
+    if entry.state == "busy" then
+      entry.received = c:getstats()
+      p:_discard(entry)
+    end
+  end
+  entry.fail = fail
+  entry.conn.try = newtry(fail)
+end
+
+-- The request and its response on a pooled connection: code, status, fields, redirect.
+local function pooled_exchange(reqt, r, plan, p, key, entry, h, c)
+  local code, status, fields = exchange(h, reqt, r, plan)
+  local keep = keeps_alive(r, plan, code, status, fields)
+  local body = has_body(r.method, code)
+  local target, location, scheme = redirection(reqt, r, code, fields)
+  local hop
+  if target then
+    hop = { target, location, scheme }
+    -- a short body is read to keep the connection; a long one is not worth it
+    local announced = fields["content-length"]
+    local length = announced and content_length(announced)
+    if body and keep and length and length <= BLOCK then h:receivebody(fields) end
+    keep = keep and (not body or (length and length <= BLOCK))
+  elseif body then
+    h:receivebody(fields, reqt.sink, reqt.step)
+  end
+  -- bytes after the response are nothing a later request could make sense of
+  if keep and c:dirty() then keep = false end
+  if keep then
+    if r.scheme == "https" then p.sessions[key] = c:getsession() or p.sessions[key] end
+    p:_checkin(entry)
+  else
+    p:_discard(entry)
+  end
+  return code, status, fields, hop
+end
+
 -- One attempt on one connection. Returns true, code, status, fields, redirect (nil or
 -- {target, location, scheme}); or false, err, retry: whether the request may be sent again,
 -- which is when it failed on a reused connection before any byte of the response came.
-local function pooled_once(r, p, key, fresh)
+local function pooled_once(reqt, r, plan, p, key, fresh)
   local entry, err = p:_checkout(key, fresh, M.TIMEOUT)
   if entry == nil then try(nil, err) end
   local reused = entry ~= false
@@ -669,59 +904,29 @@ local function pooled_once(r, p, key, fresh)
       error(h, 0)
     end
     entry = p:_add(key, h)
+    pooled_fail(p, entry)
   end
   local h = entry.conn
   local c = h.c
   local before = c:getstats()
-  local received
-  local function fail()
-    if entry.state == "busy" then
-      received = c:getstats()
-      p:_discard(entry)
-    end
-  end
-  h.try = newtry(fail)
+  entry.received = nil
   entry.uses = entry.uses + 1
-  local ok, code, status, fields, hop = pcall(function()
-    local code, status, fields = exchange(h, r)
-    local keep = keeps_alive(r, code, status, fields)
-    local body = has_body(r.method, code)
-    local target, location, scheme = redirection(r, code, fields)
-    local hop
-    if target then
-      hop = { target, location, scheme }
-      -- a short body is read to keep the connection; a long one is not worth it
-      local announced = fields["content-length"]
-      local length = announced and content_length(announced)
-      if body and keep and length and length <= BLOCK then h:receivebody(fields) end
-      keep = keep and (not body or (length and length <= BLOCK))
-    elseif body then
-      h:receivebody(fields, r.sink, r.step)
-    end
-    -- bytes after the response are nothing a later request could make sense of
-    if keep and c:dirty() then keep = false end
-    if keep then
-      if r.scheme == "https" then p.sessions[key] = c:getsession() or p.sessions[key] end
-      p:_checkin(entry)
-    else
-      p:_discard(entry)
-    end
-    return code, status, fields, hop
-  end)
+  local ok, code, status, fields, hop = pcall(pooled_exchange, reqt, r, plan, p, key, entry,
+    h, c)
   if ok then return true, code, status, fields, hop end
-  fail()
+  entry.fail()
   local timeout = type(code) == "table" and code[1] == "timeout"
-  return false, code, reused and received == before and not r.source
+  return false, code, reused and entry.received == before and not reqt.source
     and idempotent[r.method] and not timeout
 end
 
-local function pooled(reqt, r, p)
-  local key = pool_key(r)
+local function pooled(reqt, p, r, plan)
+  local key = plan and plan.key or pool_key(r)
   p.counts.requests = p.counts.requests + 1
-  local ok, code, status, fields, hop = pooled_once(r, p, key, false)
+  local ok, code, status, fields, hop = pooled_once(reqt, r, plan, p, key, false)
   if not ok and status then
     p.counts.retried = p.counts.retried + 1
-    ok, code, status, fields, hop = pooled_once(r, p, key, true)
+    ok, code, status, fields, hop = pooled_once(reqt, r, plan, p, key, true)
   end
   if not ok then error(code, 0) end
   if hop then return follow(reqt, r, hop[1], hop[2], hop[3]) end
@@ -751,19 +956,20 @@ function M.getpool()
 end
 
 -- The generic form; raises socket.try errors, turned into nil, err by http.request.
-function generic(reqt)
+-- (`known_plain`: as for prepare)
+function generic(reqt, known_plain)
   local p = reqt.pool
   if p == nil then p = default_pool end
-  if p and not reqt.create then return pooled(reqt, prepare(reqt, true), p) end
-  local r = prepare(reqt)
+  if p and not reqt.create then return pooled(reqt, p, prepare(reqt, true, known_plain)) end
+  local r, plan = prepare(reqt, false, known_plain)
   local h = M.open(r.connect_host, r.connect_port, r.create)
-  local code, status, fields = exchange(h, r)
-  local target, location, scheme = redirection(r, code, fields)
+  local code, status, fields = exchange(h, reqt, r, plan)
+  local target, location, scheme = redirection(reqt, r, code, fields)
   if target then
     h:close()
     return follow(reqt, r, target, location, scheme)
   end
-  if has_body(r.method, code) then h:receivebody(fields, r.sink, r.step) end
+  if has_body(r.method, code) then h:receivebody(fields, reqt.sink, reqt.step) end
   h:close()
   return 1, code, fields, status
 end
@@ -771,9 +977,9 @@ end
 -- http.genericform(url [, body]) -> reqt
 -- The generic request the simple form makes: a GET, or with `body` a form POST; the response
 -- body is collected in reqt.target.
-function M.genericform(u, body)
-  local reqt = { url = u }
-  reqt.sink, reqt.target = ltn12.sink.table()
+local function genericform(u, body)
+  local sink, target = ltn12.sink.table()
+  local reqt = { url = u, sink = sink, target = target }
   if body == nil then return reqt end
   body = tostring(body)
   reqt.method = "POST"
@@ -783,9 +989,13 @@ function M.genericform(u, body)
   return reqt
 end
 
+M.genericform = genericform
+
 local function simple(u, body)
-  local reqt = M.genericform(u, body)
-  local _, code, fields, status = generic(reqt)
+  local form = M.genericform
+  local reqt = form(u, body)
+  -- (what genericform makes of a URL alone has a url, a sink and a target)
+  local _, code, fields, status = generic(reqt, body == nil and form == genericform)
   return concat(reqt.target), code, fields, status
 end
 

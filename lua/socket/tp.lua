@@ -41,6 +41,8 @@ local function bounded_of(sock)
   if inner then return bounded_of(inner(sock)) end
   return nil
 end
+-- (internal: socket.http finds a connection's socket once and reads every line of a head on it)
+M._bounded_of = bounded_of
 
 -- tp.readline(sock [, limit]) -> line | nil, err
 -- Reads one line like sock:receive("*l") (the LF and every CR dropped), but gives up with

@@ -142,7 +142,7 @@ function Pool:_unreserve(key)
 end
 
 -- Closes the idle connections that have been idle for idle_timeout: of `key`, and of every key
--- when `all` is true or at most once a second.
+-- when `all` is true or at most once a second. `t`: now(), when the caller has it.
 local function expire(p, list, limit)
   while list and list[1] and list[1].since <= limit do
     p.counts.expired = p.counts.expired + 1
@@ -150,8 +150,8 @@ local function expire(p, list, limit)
   end
 end
 
-local function sweep(p, key, all)
-  local t = now()
+local function sweep(p, key, all, t)
+  t = t or now()
   local limit = t - p.idle_timeout
   if key then expire(p, p.idle[key], limit) end
   if all or t >= p.next_sweep then
@@ -194,9 +194,11 @@ function Pool:_checkout(key, fresh, timeout)
   sweep(self, key)
   local list = not fresh and self.idle[key]
   while list and #list > 0 do
-    local entry = remove(list)
+    local n = #list
+    local entry = list[n]
+    list[n] = nil
     self.nidle = self.nidle - 1
-    if #list == 0 then self.idle[key] = nil end
+    if n == 1 then self.idle[key] = nil end
     entry.state = "busy"
     local watcher = entry.watcher
     entry.watcher = nil
@@ -287,9 +289,11 @@ end
 function Pool:_checkin(entry)
   if entry.state ~= "busy" then return end
   local key = entry.key
-  for i, w in ipairs(self.waiters) do
+  local waiters = self.waiters
+  for i = 1, #waiters do
+    local w = waiters[i]
     if w.key == key then
-      remove(self.waiters, i)
+      remove(waiters, i)
       w.entry = entry
       w.event:set()
       return
@@ -297,17 +301,18 @@ function Pool:_checkin(entry)
   end
   -- A waiter of another key needs the room more than this connection needs to idle.
   local list = self.idle[key] or {}
-  if #self.waiters > 0 or #list >= self.max_idle or self.idle_timeout <= 0 then
+  if #waiters > 0 or #list >= self.max_idle or self.idle_timeout <= 0 then
     self:_discard(entry)
     return
   end
+  local t = now()
   entry.state = "idle"
-  entry.since = now()
+  entry.since = t
   list[#list + 1] = entry
   self.idle[key] = list
   self.nidle = self.nidle + 1
   if self.watch and async.intask() then self:_watch(entry) end
-  sweep(self)
+  sweep(self, nil, false, t)
 end
 
 -- p:stats() -> table
