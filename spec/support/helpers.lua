@@ -89,13 +89,14 @@ local tmpfiles = {}
 -- Starts a peer process running `code` (Lua, with `socket` loaded). Lines the peer writes to
 -- stdout can be read with handle:read(); handle:close() waits for it to exit. The peer is
 -- killed after `limit` seconds (default 20) so that a failing case never hangs the suite.
-function M.peer(code, limit)
+-- `redirect`, if given, is a shell redirection for the peer (e.g. "3</etc/hostname").
+function M.peer(code, limit, redirect)
   local file = os.tmpname()
   tmpfiles[#tmpfiles + 1] = file
   local f = assert(io.open(file, "w"))
   f:write('local socket = require("socket")\n', code, "\n")
   f:close()
-  local cmd = ("exec timeout %d %s %s"):format(limit or 20, M.LUA, file)
+  local cmd = ("exec timeout %d %s %s %s"):format(limit or 20, M.LUA, file, redirect or "")
   local p = assert(io.popen(cmd, "r"))
   return p
 end
