@@ -137,7 +137,7 @@ const char* unforkable(lua_State* L, Runtime* rt) {
                            "before any task is spawned or after every task has finished)",
                            static_cast<int>(rt->live_tasks()));
   }
-  // Watchers closed since the last run are freed by their close callbacks: let them run.
+  // Handles closed since the last run are freed by their close callbacks: let them run.
   rt->flush_closing();
   if (rt->live_watchers() > 0) {
     return lua_pushfstring(L,

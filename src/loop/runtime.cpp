@@ -69,7 +69,7 @@ void Runtime::shutdown() {
   // Lookups still running go on alone (leaving the program does not wait for them); no pool
   // thread touches this runtime from here on.
   if (jobs_) jobs_->close();
-  // The extension closes what it opened (its close callbacks free its objects), then every
+  // The extension closes what it opened (its watchers and its epoll set's handle), then every
   // other handle still open is closed.
   if (ext_) ext_->shutdown();
   for (SignalWatch* w : signals_) {

@@ -59,8 +59,8 @@ class FdWatch final : public loop::WaitSource {
   // The socket gives the descriptor away without closing it (setfd, a connect that changes
   // family): its own waiters wake with "closed"; the watcher stays only while others wait.
   void disown();
-  // The descriptor is about to be closed: every waiter wakes with "closed" and the handle is
-  // released (freed in on_close).
+  // The descriptor is about to be closed: every waiter wakes with "closed", the registration
+  // is removed and the watcher freed (the caller must not use it afterwards).
   void close();
   // For a watcher no socket owns: closes it if nobody waits any more.
   void release_if_unused();
