@@ -736,6 +736,8 @@ class Report:
                 "|---|---|---|---|---|---|---|---|---|"]
         for sc in self.scenarios_of("bulk"):
             for sv in self.servers:
+                if not supports(sv, "bulk"):
+                    continue
                 rs = self.runs(sc, sv)
                 if not rs:
                     rows.append(f"| {sc} | {LABELS[sv]} | failed | | | | | | |")
@@ -758,6 +760,8 @@ class Report:
                 "|---|---|---|---|---|---|---|---|"]
         for sc in self.scenarios_of("hold"):
             for sv in self.servers:
+                if not supports(sv, "hold"):
+                    continue
                 rs = self.runs(sc, sv)
                 if not rs:
                     rows.append(f"| {sc} | {LABELS[sv]} | failed | | | | | |")
