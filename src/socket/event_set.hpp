@@ -29,9 +29,6 @@ class SocketRuntime;
 
 class EventSet {
  public:
-  static constexpr uint32_t kIn = EPOLLIN;
-  static constexpr uint32_t kOut = EPOLLOUT;
-
   EventSet() = default;
   EventSet(const EventSet&) = delete;
   EventSet& operator=(const EventSet&) = delete;

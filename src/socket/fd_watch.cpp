@@ -89,13 +89,10 @@ bool FdWatch::arm(int mask) {
   if (closing_) return false;
   if (mask == armed_) return true;
   if (mask & ~registered_) {
-    uint32_t ev = 0;
     const int want = mask | registered_;
-    if (want & kRead) ev |= EventSet::kIn;
-    if (want & kWrite) ev |= EventSet::kOut;
     // Refused (EPERM: a regular file, which epoll cannot watch; ENOMEM): the caller's wait
     // fails and says so; what was armed stays armed.
-    if (sr_->events().watch(fd_, ev, EventSet::tag(fd_, serial_), registered_ != 0) != 0)
+    if (sr_->events().watch(fd_, want, EventSet::tag(fd_, serial_), registered_ != 0) != 0)
       return false;
     registered_ = static_cast<uint8_t>(want);
   }
@@ -163,8 +160,8 @@ void FdWatch::on_poll(uint32_t raw) {
   // What uv_poll_t would report: an error stops the watch (the retried call reports it), and
   // a hang-up alone counts as every event watched.
   const bool failed = raw & EPOLLERR;
-  if (raw & EPOLLHUP) raw |= EventSet::kIn | EventSet::kOut;
-  int events = ((raw & EventSet::kIn) ? kRead : 0) | ((raw & EventSet::kOut) ? kWrite : 0);
+  if (raw & EPOLLHUP) raw |= kRead | kWrite;
+  int events = static_cast<int>(raw) & (kRead | kWrite);
   if (failed) {
     events = kRead | kWrite;
     sr_->events().forget(fd_);
@@ -175,13 +172,10 @@ void FdWatch::on_poll(uint32_t raw) {
     events &= armed_;
     if ((registered_ & ~armed_) != 0) {
       // Interest withdrawn since it was registered (arm): the kernel reports it at last.
-      uint32_t ev = 0;
-      if (armed_ & kRead) ev |= EventSet::kIn;
-      if (armed_ & kWrite) ev |= EventSet::kOut;
       if (armed_ == 0) {
         sr_->events().forget(fd_);
         registered_ = 0;
-      } else if (sr_->events().watch(fd_, ev, EventSet::tag(fd_, serial_), true) == 0) {
+      } else if (sr_->events().watch(fd_, armed_, EventSet::tag(fd_, serial_), true) == 0) {
         registered_ = armed_;
       }
     }

@@ -14,7 +14,7 @@
 // serial number, so one freed earlier in a batch of reports is never touched.
 #pragma once
 
-#include <uv.h>
+#include <sys/epoll.h>
 
 #include <cstdint>
 #include <type_traits>
@@ -44,8 +44,9 @@ struct FdWaiter {
 
 class FdWatch final : public loop::WaitSource {
  public:
-  static constexpr int kRead = UV_READABLE;
-  static constexpr int kWrite = UV_WRITABLE;
+  // epoll's own bits, so that what waiters want is what the epoll set is told, unconverted.
+  static constexpr int kRead = EPOLLIN;
+  static constexpr int kWrite = EPOLLOUT;
   // Reads what a readiness report announced into the waiting reader's buffer, from the poll
   // callback. Reading there drains the socket, so that the level-triggered set does not report
   // it again before the woken task gets to run. Must not call Lua.
