@@ -384,7 +384,14 @@ function conn:receivestatusline()
 end
 
 function conn:receiveheaders()
-  return self.try(read_headers(self.c, nil, inner_of(self)))
+  local inner = inner_of(self)
+  -- The whole block is usually buffered by now (it came with the status line): taken in one
+  -- call when it is plain, read line by line otherwise (src/socket/fields_scan.hpp).
+  if inner then
+    local fields = inner:_headers(M.MAXLINE, M.MAXHEADERS)
+    if fields then return fields end
+  end
+  return self.try(read_headers(self.c, nil, inner))
 end
 
 -- Reads the body the headers announce: chunked when a transfer coding other than identity is

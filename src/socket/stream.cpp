@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "socket/errors.hpp"
+#include "socket/fields_scan.hpp"
 #include "socket/tls_session.hpp"
 
 namespace uvs::socket {
@@ -502,6 +503,37 @@ int send_entry(lua_State* L, Socket* s) {
 }
 
 }  // namespace
+
+int stream_take_headers(lua_State* L, Socket* s) {
+  const lua_Integer max_line = luaL_checkinteger(L, 2);
+  const lua_Integer max_bytes = luaL_checkinteger(L, 3);
+  constexpr size_t kMaxName = 64;
+  ScannedFields f;
+  if (s->fd < 0 || s->reading.busy() || max_line < 0 || max_bytes < 0 ||
+      scan_fields(s->buf.data(), s->buf.size(), static_cast<size_t>(max_line),
+                  static_cast<size_t>(max_bytes), kMaxName, &f) != ScanResult::kPlain) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  const char* data = s->buf.data();
+  lua_createtable(L, 0, f.count);
+  for (int i = 0; i < f.count; ++i) {
+    const ScannedField& sf = f.field[i];
+    const char* name = data + sf.name;
+    char lowered[kMaxName];
+    for (uint32_t j = 0; j < sf.name_len; ++j) {
+      const char c = name[j];
+      lowered[j] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
+    }
+    lua_pushlstring(L, lowered, sf.name_len);
+    lua_pushlstring(L, data + sf.value, sf.value_len);
+    lua_rawset(L, -3);
+  }
+  // (consumed only once the table is made: a memory error before leaves the block buffered)
+  s->received += static_cast<double>(f.consumed);
+  s->buf.consume(s->sr->pool(), f.consumed);
+  return 1;
+}
 
 int stream_receive_any(lua_State* L, Socket* s) { return receive_any_entry<false>(L, s); }
 int tls_stream_receive_any(lua_State* L, Socket* s) { return receive_any_entry<true>(L, s); }

@@ -17,6 +17,13 @@ int stream_receive(lua_State* L, Socket* s);
 // Whatever has arrived, at most `max` bytes (default 8192), once at least one byte is there.
 int stream_receive_any(lua_State* L, Socket* s);
 
+// client:_headers(max_line, max_bytes) -> fields | false   (socket.http's, not documented)
+// A response's header block already in the receive buffer, taken whole when it is plain
+// (fields_scan.hpp): a table of lower-case names and values, the block consumed. False, and
+// nothing consumed, when it is not all there, not plain, or another call is receiving: the
+// caller then reads line by line. Never waits, so it is the same in tasks and outside them.
+int stream_take_headers(lua_State* L, Socket* s);
+
 // client:send(data [, i [, j]]) -> last | nil, err, last
 // Yields in a task while the kernel's send buffer is full; blocks in poll(2) elsewhere.
 int stream_send(lua_State* L, Socket* s);

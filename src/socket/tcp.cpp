@@ -60,6 +60,10 @@ int tcp_refuse(lua_State* L) { return stream_refuse(L, check_socket(L, 1, kTcpSe
 
 int tcp_receive(lua_State* L) { return stream_receive(L, check_socket(L, 1, kTcpClient, kClient)); }
 
+int tcp_headers(lua_State* L) {
+  return stream_take_headers(L, check_socket(L, 1, kTcpClient, kClient));
+}
+
 int tcp_receiveany(lua_State* L) {
   return stream_receive_any(L, check_socket(L, 1, kTcpClient, kClient));
 }
@@ -97,6 +101,7 @@ const luaL_Reg kMethods[] = {
     {"bind", tcp_bind},
     {"close", tcp_close},
     {"connect", tcp_connect},
+    {"_headers", tcp_headers},
     {"dirty", tcp_dirty},
     {"getfamily", tcp_getfamily},
     {"getfd", tcp_getfd},

@@ -582,6 +582,15 @@ int tls_receive(lua_State* L) {
   return tls_stream_receive(L, s);
 }
 
+int tls_headers(lua_State* L) {
+  Socket* s = check_tls(L);
+  if (before_handshake(s)) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  return stream_take_headers(L, s);
+}
+
 int tls_receiveany(lua_State* L) {
   Socket* s = check_tls(L);
   if (before_handshake(s)) {
@@ -820,6 +829,7 @@ const luaL_Reg kMethods[] = {
     {"info", tls_info},
     {"receive", tls_receive},
     {"receiveany", tls_receiveany},
+    {"_headers", tls_headers},
     {"send", tls_send},
     {"setoption", tls_setoption},
     {"setstats", tls_setstats},

@@ -164,6 +164,7 @@ int us_refuse(lua_State* L) {
 }
 int us_receive(lua_State* L) { return stream_receive(L, stream_client(L)); }
 int us_receiveany(lua_State* L) { return stream_receive_any(L, stream_client(L)); }
+int us_headers(lua_State* L) { return stream_take_headers(L, stream_client(L)); }
 int us_send(lua_State* L) { return stream_send(L, stream_client(L)); }
 int us_shutdown(lua_State* L) {
   static const char* const kHow[] = {"receive", "send", "both", nullptr};
@@ -200,6 +201,7 @@ const luaL_Reg kStreamMethods[] = {
     {"receive", us_receive},
     {"refuse", us_refuse},
     {"receiveany", us_receiveany},
+    {"_headers", us_headers},
     {"send", us_send},
     {"setfd", us_setfd},
     {"setoption", us_setoption},
