@@ -69,6 +69,12 @@ TEST_CASE("a block not all there yet is incomplete, at any cut", "[fields_scan]"
   CHECK(scan(block) == ScanResult::kPlain);
 }
 
+TEST_CASE("an empty buffer without storage is incomplete", "[fields_scan]") {
+  ScannedFields out;
+  CHECK(scan_fields(nullptr, 0, 65536, 1048576, 64, &out) == ScanResult::kIncomplete);
+  CHECK(out.count == 0);
+}
+
 TEST_CASE("what the line reader must decide is unusual", "[fields_scan]") {
   // a continuation line, a CR inside a line, no colon, an empty name
   CHECK(scan("A: 1\r\n folded\r\n\r\n") == ScanResult::kUnusual);

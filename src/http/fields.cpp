@@ -20,8 +20,8 @@ constexpr Tables make_tables() {
     t.line[c] = (c < 0x20 && c != '\t') || c == 0x7f ? kCtl : kPlain;
     t.tchar[c] = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
   }
-  t.line['\r'] = kCr;
-  t.line['\n'] = kLf;
+  t.line[static_cast<unsigned char>('\r')] = kCr;
+  t.line[static_cast<unsigned char>('\n')] = kLf;
   for (char c : std::string_view("!#$%&'*+-.^_`|~"))
     t.tchar[static_cast<unsigned char>(c)] = true;
   return t;

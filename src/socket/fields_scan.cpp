@@ -29,6 +29,8 @@ ScanResult scan_fields(const char* data, size_t n, size_t max_line, size_t max_b
   // Offsets are 32-bit: a block that does not fit is unusual by far.
   if (n > UINT32_MAX) n = UINT32_MAX;
   while (true) {
+    // An empty buffer may have no storage at all: memchr must not see its null pointer.
+    if (pos >= n) return ScanResult::kIncomplete;
     const auto* lf = static_cast<const char*>(std::memchr(data + pos, '\n', n - pos));
     if (!lf) return ScanResult::kIncomplete;
     const auto end_lf = static_cast<size_t>(lf - data);
