@@ -18,6 +18,7 @@
 #include <map>
 #include <string>
 
+#include "invariant.hpp"
 #include "socket/fields_scan.hpp"
 
 using uvs::socket::scan_fields;
@@ -26,16 +27,6 @@ using uvs::socket::ScannedFields;
 using uvs::socket::ScanResult;
 
 namespace {
-
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "invariant broken: %s\n", what);
-  std::abort();
-}
-
-#define CHECK(cond)           \
-  do {                        \
-    if (!(cond)) fail(#cond); \
-  } while (0)
 
 std::string lower(std::string s) {
   for (char& c : s) {

@@ -25,21 +25,12 @@
 #include <type_traits>
 #include <vector>
 
+#include "invariant.hpp"
 #include "mime/codec.hpp"
 
 namespace mime = uvs::mime;
 
 namespace {
-
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "invariant broken: %s\n", what);
-  std::abort();
-}
-
-#define CHECK(cond)           \
-  do {                        \
-    if (!(cond)) fail(#cond); \
-  } while (0)
 
 // The payload cut at the given points (each taken modulo the payload's length, sorted by use).
 std::vector<std::string_view> cut(std::string_view s, const std::vector<size_t>& points) {

@@ -25,9 +25,11 @@
 #include <string>
 #include <vector>
 
+#include "invariant.hpp"
 #include "socket/pattern.hpp"
 #include "socket/recv_buffer.hpp"
 
+using uvs::fuzz::fail;
 using uvs::socket::BufferPool;
 using uvs::socket::Match;
 using uvs::socket::Matcher;
@@ -36,16 +38,6 @@ using uvs::socket::PatternKind;
 using uvs::socket::RecvBuffer;
 
 namespace {
-
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "invariant broken: %s\n", what);
-  std::abort();
-}
-
-#define CHECK(cond)           \
-  do {                        \
-    if (!(cond)) fail(#cond); \
-  } while (0)
 
 // What one receive gave back: success with the result, or failure with the partial result.
 struct Outcome {
