@@ -6,21 +6,10 @@
 -- null data pointer to memchr with a length of zero: undefined behaviour, which the sanitizer
 -- build stops on (it did, in the http and bounds specs). The scanner now answers "incomplete"
 -- for an empty buffer before it searches, and the method returns false.
-local socket = require("socket")
-local async = socket.async
 local H = require("support.helpers").use(_ENV)
 
-local function pair()
-  local srv = assert(socket.bind("127.0.0.1", 0))
-  local _, port = srv:getsockname()
-  local c = assert(socket.connect("127.0.0.1", port))
-  local s = assert(srv:accept())
-  srv:close()
-  return c, s
-end
-
 local function check()
-  local c, s = pair()
+  local c, s = H.pair()
   c:settimeout(5)
   -- nothing was ever received: the buffer is empty and has no storage
   assert.is_false(c:_headers(8192, 65536))
@@ -34,12 +23,8 @@ local function check()
   s:close()
 end
 
-describe("regression 502", function()
-  after_each(function() H.assert_clean() end)
-
-  it("[blocking] _headers on a socket with an empty receive buffer returns false", check)
-
-  it("[task] _headers on a socket with an empty receive buffer returns false", function()
-    async.run(check)
+H.modes("regression 502", function(run)
+  it("_headers on a socket with an empty receive buffer returns false", function()
+    run(check)
   end)
 end)
